@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! The fixed boot-log contract (documented in `docs/boot.md`).
+//!
+//! Milestone lines start with a bracketed subsystem tag (`[memory] `, `[paging] `, ...). The boot
+//! ends with exactly one [`READY_PREFIX`] line:
+//! `CambiOS ready: arch=<x86_64|aarch64|riscv64> cpus=<n> mem=<MiB>MiB`.
+//! Tests and scripts wait for that line; it is built and parsed only through this module.
+
+use core::fmt;
+
+/// Start of the single line that says the boot finished.
+pub const READY_PREFIX: &str = "CambiOS ready: ";
+
+/// Milestone tags, in the order they appear in a boot log.
+pub const MILESTONES: [&str; 7] = [
+    "[boot]", "[memory]", "[paging]", "[heap]", "[traps]", "[irq]", "[timer]",
+];
+
+/// The contents of the ready line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadyLine<'a> {
+    /// Architecture name (`x86_64`, `aarch64` or `riscv64`).
+    pub arch: &'a str,
+    /// CPUs online.
+    pub cpus: u32,
+    /// Usable RAM in MiB.
+    pub mem_mib: u64,
+}
+
+impl fmt::Display for ReadyLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{READY_PREFIX}arch={} cpus={} mem={}MiB", self.arch, self.cpus, self.mem_mib)
+    }
+}
+
+impl<'a> ReadyLine<'a> {
+    /// Parses a ready line (surrounding whitespace and a trailing `\r` are ignored).
+    pub fn parse(line: &'a str) -> Option<ReadyLine<'a>> {
+        let rest = line.trim().strip_prefix(READY_PREFIX)?;
+        let mut fields = rest.split(' ');
+        let arch = fields.next()?.strip_prefix("arch=")?;
+        let cpus = fields.next()?.strip_prefix("cpus=")?.parse().ok()?;
+        let mem_mib = fields.next()?.strip_prefix("mem=")?.strip_suffix("MiB")?.parse().ok()?;
+        if fields.next().is_some() || crate::Arch::from_name(arch).is_none() {
+            return None;
+        }
+        Some(ReadyLine { arch, cpus, mem_mib })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_line_round_trips() {
+        let line = ReadyLine { arch: "riscv64", cpus: 2, mem_mib: 126 };
+        let text = std::format!("{line}");
+        assert_eq!(text, "CambiOS ready: arch=riscv64 cpus=2 mem=126MiB");
+        assert_eq!(ReadyLine::parse(&text), Some(line));
+        assert_eq!(ReadyLine::parse("CambiOS ready: arch=riscv64 cpus=2 mem=126MiB\r"), Some(line));
+    }
+
+    #[test]
+    fn ready_line_rejects_garbage() {
+        assert_eq!(ReadyLine::parse("CambiOS ready: arch=mips cpus=1 mem=1MiB"), None);
+        assert_eq!(ReadyLine::parse("CambiOS ready: arch=x86_64 cpus=x mem=1MiB"), None);
+        assert_eq!(ReadyLine::parse("CambiOS ready: arch=x86_64 cpus=1 mem=1MiB extra"), None);
+        assert_eq!(ReadyLine::parse("ready: arch=x86_64 cpus=1 mem=1MiB"), None);
+    }
+}

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! The CambiOS ABI: everything the kernel shares with user space and with host tools.
+//!
+//! `no_std`, no dependencies. Today it holds the architecture names, the QEMU exit codes and
+//! the fixed boot-log contract that tests and scripts parse; the syscall numbers, error codes
+//! and message layouts join it with the user-space issue.
+#![cfg_attr(not(test), no_std)]
+
+pub mod bootlog;
+pub mod exit;
+
+/// The architectures CambiOS runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// x86-64 (PVH or Multiboot2 boot).
+    X86_64,
+    /// AArch64 (arm64 Image boot).
+    Aarch64,
+    /// RISC-V RV64GC (OpenSBI S-mode payload).
+    Riscv64,
+}
+
+impl Arch {
+    /// Every supported architecture, in the order tests run them.
+    pub const ALL: [Arch; 3] = [Arch::X86_64, Arch::Aarch64, Arch::Riscv64];
+
+    /// The name used in the boot log, in `make ARCH=`, and in file names.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+            Arch::Riscv64 => "riscv64",
+        }
+    }
+
+    /// Parses a name as printed by [`Arch::name`]; a few common aliases are accepted.
+    pub fn from_name(name: &str) -> Option<Arch> {
+        match name {
+            "x86_64" | "x86-64" | "amd64" | "x64" => Some(Arch::X86_64),
+            "aarch64" | "arm64" => Some(Arch::Aarch64),
+            "riscv64" | "riscv64gc" | "riscv" => Some(Arch::Riscv64),
+            _ => None,
+        }
+    }
+
+    /// The Rust target triple the kernel is built for.
+    pub const fn kernel_target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-none",
+            Arch::Aarch64 => "aarch64-unknown-none",
+            Arch::Riscv64 => "riscv64gc-unknown-none-elf",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for arch in Arch::ALL {
+            assert_eq!(Arch::from_name(arch.name()), Some(arch));
+        }
+        assert_eq!(Arch::from_name("arm64"), Some(Arch::Aarch64));
+        assert_eq!(Arch::from_name("mips"), None);
+    }
+}

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! The CambiOS kernel image.
+//!
+//! This crate is thin glue: architecture code (`arch/`) brings the machine to a known state
+//! and produces a [`kernel_boot::BootInfo`]; [`boot_sequence::kernel_main`] then runs the portable
+//! sequence (memory, paging, heap, traps, interrupts, timer) built from `kernel-core`.
+//! It only builds for the bare-metal targets; on the host it is an empty program.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+#![cfg_attr(not(target_os = "none"), allow(dead_code, unused_imports))]
+
+#[cfg(target_os = "none")]
+#[macro_use]
+mod console;
+#[cfg(target_os = "none")]
+mod arch;
+#[cfg(target_os = "none")]
+mod boot_sequence;
+#[cfg(target_os = "none")]
+mod error;
+#[cfg(target_os = "none")]
+mod heap;
+#[cfg(target_os = "none")]
+mod layout;
+#[cfg(target_os = "none")]
+mod memory;
+#[cfg(target_os = "none")]
+mod monitor;
+#[cfg(target_os = "none")]
+mod panic;
+#[cfg(target_os = "none")]
+mod selftest;
+#[cfg(target_os = "none")]
+mod time;
+#[cfg(target_os = "none")]
+mod trap;
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("the CambiOS kernel runs only on bare metal: use `make run` (see `make help`)");
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: AGPL-3.0-or-later
+#
+# Idempotent developer-machine setup for CambiOS.
+#
+# Installs what `make run` / `make test` need and is missing:
+#   * the bare-metal Rust targets and components of the pinned toolchain (rustup target add);
+#   * QEMU 10 (x86_64, aarch64, riscv64) and OpenSBI from Debian bookworm-backports when run as
+#     root on Debian; otherwise it prints exactly what to install.
+# It never runs `rustup update` and never installs another toolchain.
+set -euo pipefail
+
+QUIET=${SETUP_QUIET:-0}
+say() { [ "$QUIET" = 1 ] || printf '  \033[1;32m%8s\033[0m %s\n' "$1" "$2"; }
+warn() { printf '  \033[1;33m%8s\033[0m %s\n' "warning" "$1" >&2; }
+die() { printf '  \033[1;31m%8s\033[0m %s\n' "error" "$1" >&2; exit 1; }
+
+cd "$(dirname "$0")/.."
+
+# ---------------------------------------------------------------- Rust targets
+TARGETS="x86_64-unknown-none aarch64-unknown-none riscv64gc-unknown-none-elf"
+COMPONENTS="clippy rustfmt"
+command -v rustup >/dev/null || die "rustup not found: install rustup (https://rustup.rs), then re-run"
+installed_targets=$(rustup target list --installed 2>/dev/null || true)
+for t in $TARGETS; do
+  if ! grep -qx "$t" <<<"$installed_targets"; then
+    say "Adding" "Rust target $t"
+    rustup target add "$t" >/dev/null
+  fi
+done
+installed_components=$(rustup component list --installed 2>/dev/null || true)
+for c in $COMPONENTS; do
+  if ! grep -q "^$c" <<<"$installed_components"; then
+    say "Adding" "Rust component $c"
+    rustup component add "$c" >/dev/null
+  fi
+done
+
+# ---------------------------------------------------------------- QEMU
+need_qemu() {
+  for b in qemu-system-x86_64 qemu-system-aarch64 qemu-system-riscv64; do
+    command -v "$b" >/dev/null || return 0
+  done
+  [ -e /usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin ] \
+    || [ -e /usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin ] || return 0
+  return 1
+}
+
+if need_qemu; then
+  if [ "$(id -u)" = 0 ] && [ -r /etc/debian_version ] && command -v apt-get >/dev/null; then
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+    if [ "$codename" = bookworm ]; then
+      src=/etc/apt/sources.list.d/cambios-bookworm-backports.sources
+      if [ ! -e "$src" ] && ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        say "Adding" "apt source bookworm-backports ($src)"
+        cat >"$src" <<SRC
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+      fi
+      say "Updating" "apt package lists"
+      apt-get update -qq >/dev/null
+      say "Installing" "QEMU 10 and OpenSBI from bookworm-backports (this takes a minute)"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports \
+        qemu-system-x86 qemu-system-arm qemu-system-misc opensbi >/dev/null
+    else
+      say "Updating" "apt package lists"
+      apt-get update -qq >/dev/null
+      say "Installing" "QEMU and OpenSBI"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        qemu-system-x86 qemu-system-arm qemu-system-misc opensbi >/dev/null
+    fi
+    need_qemu && die "QEMU still missing after apt-get install"
+  else
+    die "QEMU is missing. Install qemu-system-x86_64, qemu-system-aarch64 and qemu-system-riscv64 (version 10 or newer; on Debian bookworm: apt-get install -t bookworm-backports qemu-system-x86 qemu-system-arm qemu-system-misc opensbi; on macOS: brew install qemu), then re-run."
+  fi
+fi
+exit 0
