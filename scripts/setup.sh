@@ -78,4 +78,20 @@ SRC
     die "QEMU is missing. Install qemu-system-x86_64, qemu-system-aarch64 and qemu-system-riscv64 (version 10 or newer; on Debian bookworm: apt-get install -t bookworm-backports qemu-system-x86 qemu-system-arm qemu-system-misc opensbi; on macOS: brew install qemu), then re-run."
   fi
 fi
+# ---------------------------------------------------------------- GRUB (optional)
+# The x86_64 Multiboot2 boot test builds a GRUB rescue ISO; without these tools it is skipped.
+if ! command -v grub-mkrescue >/dev/null || ! command -v xorriso >/dev/null \
+   || [ ! -d /usr/lib/grub/i386-pc ]; then
+  if [ "$(id -u)" = 0 ] && [ -r /etc/debian_version ] && command -v apt-get >/dev/null; then
+    say "Installing" "GRUB, xorriso and mtools (for the Multiboot2 boot test)"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq grub-pc-bin grub-common xorriso mtools \
+         >/dev/null 2>&1; then
+      apt-get update -qq >/dev/null 2>&1 || true
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq grub-pc-bin grub-common xorriso mtools >/dev/null \
+        || warn "could not install grub-pc-bin/xorriso/mtools: the GRUB boot test will be skipped"
+    fi
+  else
+    [ "$QUIET" = 1 ] || warn "grub-mkrescue/xorriso not found: the x86_64 GRUB (Multiboot2) boot test will be skipped (Debian: apt-get install grub-pc-bin xorriso mtools)"
+  fi
+fi
 exit 0

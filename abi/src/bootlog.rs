@@ -11,10 +11,27 @@ use core::fmt;
 /// Start of the single line that says the boot finished.
 pub const READY_PREFIX: &str = "CambiOS ready: ";
 
-/// Milestone tags, in the order they appear in a boot log.
-pub const MILESTONES: [&str; 7] = [
-    "[boot]", "[memory]", "[paging]", "[heap]", "[traps]", "[irq]", "[timer]",
+/// Milestone tags, in the order their first lines appear in every boot log.
+pub const MILESTONES: [&str; 11] = [
+    "[boot]", "[memory]", "[reserved]", "[frames]", "[paging]", "[heap]", "[tables]", "[traps]", "[irq]",
+    "[timer]", "[modules]",
 ];
+
+/// Tag of the lines a self-test kernel (cargo feature `selftest`) prints after the ready line.
+/// A passing test prints `[selftest] <name>: passed (<detail>)`, a failing one
+/// `[selftest] <name>: FAILED: <reason>`.
+pub const SELFTEST_TAG: &str = "[selftest]";
+/// Tag of every line of a fault report (vector, faulting address, PC, registers).
+pub const FAULT_TAG: &str = "[fault]";
+/// Tag of the panic line: `[panic] kernel panic at <file>:<line>:<column>: <message>`.
+pub const PANIC_TAG: &str = "[panic]";
+/// The unmapped (lower-half, canonical on every paging mode) address the `fault` self-test
+/// reads; the fault report prints it as `addr=0x00000000dead0000`.
+pub const TEST_FAULT_ADDR: u64 = 0xdead_0000;
+/// Kernel command-line key that selects a self-test (`cambios.test=ticks|fault|panic`).
+pub const TEST_CMDLINE_KEY: &str = "cambios.test";
+/// Timer ticks the `ticks` self-test waits for.
+pub const SELFTEST_MIN_TICKS: u64 = 10;
 
 /// The contents of the ready line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,7 +10,7 @@
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 /// Masks and restores interrupts on the current CPU.
 pub trait InterruptMask {
@@ -20,6 +20,11 @@ pub trait InterruptMask {
     fn save_and_disable() -> Self::State;
     /// Restores a state returned by `save_and_disable`.
     fn restore(state: Self::State);
+    /// Called with interrupts masked right after a lock of `class` is taken (lock-order
+    /// checking hook; the default does nothing).
+    fn on_acquire(_class: LockClass) {}
+    /// Called with interrupts still masked right before a lock of `class` is released.
+    fn on_release(_class: LockClass) {}
 }
 
 /// A mask that does nothing: for host tests and for data never touched by interrupt handlers.
@@ -35,12 +40,35 @@ impl InterruptMask for NoMask {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum LockClass {
-    /// Frame allocator.
+    /// Boot-time state handed from one half of the boot to the other.
+    Boot = 5,
+    /// Frame allocator and memory bookkeeping.
     Frames = 10,
     /// Kernel heap.
     Heap = 20,
-    /// Serial console and the log (innermost: any code may log while holding other locks).
+    /// Per-CPU timer state (deadlines), taken in the timer interrupt.
+    Timer = 60,
+    /// The boot monitor's line editor.
+    MonitorLine = 80,
+    /// Serial console output and the log (any code may log while holding the locks above).
     Console = 90,
+    /// Serial input ring filled by the receive interrupt (innermost).
+    SerialInput = 95,
+}
+
+impl LockClass {
+    /// Name used in lock-order violation reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            LockClass::Boot => "Boot",
+            LockClass::Frames => "Frames",
+            LockClass::Timer => "Timer",
+            LockClass::Heap => "Heap",
+            LockClass::MonitorLine => "MonitorLine",
+            LockClass::Console => "Console",
+            LockClass::SerialInput => "SerialInput",
+        }
+    }
 }
 
 /// Tracks which lock ranks a CPU holds, to catch lock-order violations.
@@ -79,6 +107,65 @@ impl LockOrder {
     }
 }
 
+/// [`LockOrder`] for one CPU, usable from a `static` through shared references.
+///
+/// The kernel keeps one per CPU and updates it from [`InterruptMask::on_acquire`] and
+/// [`InterruptMask::on_release`], which run with interrupts masked, so the CPU's own updates
+/// never race. A violation is not fatal here (the hook runs inside lock acquisition, where
+/// printing could recurse into the console lock): it is counted and the first one is kept for
+/// the boot log, the monitor and the self-tests to report.
+#[derive(Debug, Default)]
+pub struct LockOrderTracker {
+    held: [AtomicU64; 2],
+    violations: AtomicU64,
+    first: AtomicU32,
+}
+
+impl LockOrderTracker {
+    /// A tracker holding nothing.
+    pub const fn new() -> Self {
+        LockOrderTracker { held: [AtomicU64::new(0), AtomicU64::new(0)], violations: AtomicU64::new(0), first: AtomicU32::new(0) }
+    }
+
+    fn load(&self) -> LockOrder {
+        let lo = self.held[0].load(Ordering::Relaxed) as u128;
+        let hi = self.held[1].load(Ordering::Relaxed) as u128;
+        LockOrder { held: lo | (hi << 64) }
+    }
+
+    fn store(&self, order: &LockOrder) {
+        self.held[0].store(order.held as u64, Ordering::Relaxed);
+        self.held[1].store((order.held >> 64) as u64, Ordering::Relaxed);
+    }
+
+    /// Records that `class` was taken, checking the order.
+    pub fn acquire(&self, class: LockClass) {
+        let mut order = self.load();
+        if let Err(v) = order.acquire(class) {
+            if self.violations.fetch_add(1, Ordering::Relaxed) == 0 {
+                self.first.store(((v.acquiring as u32) << 8) | v.highest_held as u32, Ordering::Relaxed);
+            }
+            // Record the lock as held anyway so the release stays balanced.
+            order.held |= 1u128 << (class as u8);
+        }
+        self.store(&order);
+    }
+
+    /// Records that `class` was released.
+    pub fn release(&self, class: LockClass) {
+        let mut order = self.load();
+        order.release(class);
+        self.store(&order);
+    }
+
+    /// Number of violations seen, and the ranks of the first one (acquiring, highest held).
+    pub fn violations(&self) -> (u64, Option<(u8, u8)>) {
+        let n = self.violations.load(Ordering::Relaxed);
+        let first = self.first.load(Ordering::Relaxed);
+        (n, (n > 0).then_some(((first >> 8) as u8, first as u8)))
+    }
+}
+
 /// A spin lock that masks interrupts while held.
 pub struct IrqSpinLock<T, M: InterruptMask> {
     locked: AtomicBool,
@@ -112,6 +199,7 @@ impl<T, M: InterruptMask> IrqSpinLock<T, M> {
                 core::hint::spin_loop();
             }
         }
+        M::on_acquire(self.class);
         IrqGuard { lock: self, state }
     }
 
@@ -119,6 +207,7 @@ impl<T, M: InterruptMask> IrqSpinLock<T, M> {
     pub fn try_lock(&self) -> Option<IrqGuard<'_, T, M>> {
         let state = M::save_and_disable();
         if self.locked.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            M::on_acquire(self.class);
             Some(IrqGuard { lock: self, state })
         } else {
             M::restore(state);
@@ -150,6 +239,7 @@ impl<T, M: InterruptMask> DerefMut for IrqGuard<'_, T, M> {
 
 impl<T, M: InterruptMask> Drop for IrqGuard<'_, T, M> {
     fn drop(&mut self) {
+        M::on_release(self.lock.class);
         self.lock.locked.store(false, Ordering::Release);
         M::restore(self.state);
     }
@@ -187,6 +277,23 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(*LOCK.lock(), 40_000);
+    }
+
+    #[test]
+    fn tracker_counts_violations_and_stays_balanced() {
+        let t = LockOrderTracker::new();
+        t.acquire(LockClass::Frames);
+        t.acquire(LockClass::Console);
+        t.release(LockClass::Console);
+        assert_eq!(t.violations(), (0, None));
+        t.acquire(LockClass::SerialInput);
+        t.acquire(LockClass::Heap); // Heap after SerialInput: out of order
+        assert_eq!(t.violations(), (1, Some((LockClass::Heap as u8, LockClass::SerialInput as u8))));
+        t.release(LockClass::Heap);
+        t.release(LockClass::SerialInput);
+        t.release(LockClass::Frames);
+        t.acquire(LockClass::Heap);
+        assert_eq!(t.violations().0, 1);
     }
 
     #[test]

@@ -4,9 +4,11 @@
 use core::fmt;
 
 use kernel_boot::BootError;
+use kernel_core::clock::ClockError;
 use kernel_core::frame::FrameError;
 use kernel_core::memmap::RangeError;
 use kernel_core::paging::PagingError;
+use kernel_core::tier::SizingError;
 
 /// Why a kernel operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +21,17 @@ pub enum KernelError {
     Paging(PagingError),
     /// A fixed-capacity range table overflowed.
     Ranges(RangeError),
+    /// The object tables do not fit in memory.
+    Tables(SizingError),
+    /// A clock or timer computation failed.
+    Clock(ClockError),
+    /// The boot information lists more reserved ranges than the kernel can record; using the
+    /// memory map would risk handing out firmware or boot data.
+    TooManyReservedRanges(usize),
+    /// Something was used before it was set up; the text says what.
+    NotInitialised(&'static str),
+    /// An address does not fit the kernel's address-space layout; the text says what.
+    AddressSpace(&'static str),
     /// Architecture-specific hardware setup failed; the text says what.
     Hardware(&'static str),
 }
@@ -30,28 +43,33 @@ impl fmt::Display for KernelError {
             KernelError::Frames(e) => write!(f, "frame allocator: {}", e.as_str()),
             KernelError::Paging(e) => write!(f, "paging: {}", e.as_str()),
             KernelError::Ranges(RangeError::Full) => write!(f, "memory map: too many ranges"),
+            KernelError::Tables(e) => write!(f, "object tables: {}", e.as_str()),
+            KernelError::Clock(e) => write!(f, "clock: {}", e.as_str()),
+            KernelError::TooManyReservedRanges(n) => {
+                write!(f, "{n} reserved ranges did not fit the table (raise kernel_boot::MAX_RESERVED)")
+            }
+            KernelError::NotInitialised(what) => write!(f, "{what} used before initialisation"),
+            KernelError::AddressSpace(what) => write!(f, "address space: {what}"),
             KernelError::Hardware(what) => write!(f, "hardware: {what}"),
         }
     }
 }
 
-impl From<BootError> for KernelError {
-    fn from(e: BootError) -> Self {
-        KernelError::Boot(e)
-    }
+macro_rules! from_error {
+    ($($source:ty => $variant:ident),* $(,)?) => {
+        $(impl From<$source> for KernelError {
+            fn from(e: $source) -> Self {
+                KernelError::$variant(e)
+            }
+        })*
+    };
 }
-impl From<FrameError> for KernelError {
-    fn from(e: FrameError) -> Self {
-        KernelError::Frames(e)
-    }
-}
-impl From<PagingError> for KernelError {
-    fn from(e: PagingError) -> Self {
-        KernelError::Paging(e)
-    }
-}
-impl From<RangeError> for KernelError {
-    fn from(e: RangeError) -> Self {
-        KernelError::Ranges(e)
-    }
-}
+
+from_error!(
+    BootError => Boot,
+    FrameError => Frames,
+    PagingError => Paging,
+    RangeError => Ranges,
+    SizingError => Tables,
+    ClockError => Clock,
+);

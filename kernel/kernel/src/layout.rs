@@ -23,12 +23,29 @@ pub fn phys_to_virt(pa: PhysAddr) -> *mut u8 {
     (arch::hhdm_base().wrapping_add(pa.as_u64())) as *mut u8
 }
 
-/// Virtual range of kernel stack slot `slot`: (lowest mapped byte, top).
+/// Number of kernel stack slots the area holds.
+pub const KERNEL_STACK_SLOTS: u64 = 4096;
+
+/// Virtual range of kernel stack slot `slot`: (lowest mapped byte, top). The
+/// `KERNEL_STACK_SLOT - KERNEL_STACK_SIZE` bytes below the lowest mapped byte are never mapped:
+/// they are the slot's guard region.
 pub const fn kernel_stack(slot: u64) -> (u64, u64) {
     let top = KERNEL_STACKS_BASE + (slot + 1) * KERNEL_STACK_SLOT;
     (top - KERNEL_STACK_SIZE, top)
 }
 
+/// True when `addr` lies in the guard region of some kernel stack slot.
+pub const fn is_stack_guard(addr: u64) -> bool {
+    if addr < KERNEL_STACKS_BASE || addr >= KERNEL_STACKS_BASE + KERNEL_STACK_SLOTS * KERNEL_STACK_SLOT {
+        return false;
+    }
+    (addr - KERNEL_STACKS_BASE) % KERNEL_STACK_SLOT < KERNEL_STACK_SLOT - KERNEL_STACK_SIZE
+}
+
+// Linker-script symbols (every `link/<arch>.ld` defines them, page-aligned). All are
+// upper-half (virtual) addresses so that code in the upper half can reach them whatever the
+// code model: `__kernel_image_start/__kernel_image_end` are the physical span of the whole
+// image (`.boot` to the end of `.bss`) plus `arch::KERNEL_OFFSET`.
 unsafe extern "C" {
     static __text_start: u8;
     static __text_end: u8;
@@ -36,8 +53,8 @@ unsafe extern "C" {
     static __rodata_end: u8;
     static __data_start: u8;
     static __data_end: u8;
-    static __kernel_phys_start: u8;
-    static __kernel_phys_end: u8;
+    static __kernel_image_start: u8;
+    static __kernel_image_end: u8;
 }
 
 /// Addresses of the kernel image sections, from the linker script.
@@ -56,10 +73,20 @@ pub struct ImageLayout {
 /// The image layout.
 pub fn image() -> ImageLayout {
     // Only the addresses of these linker-defined symbols are used, never their contents.
+    let offset = crate::arch::KERNEL_OFFSET;
     ImageLayout {
         text: (&raw const __text_start as u64, &raw const __text_end as u64),
         rodata: (&raw const __rodata_start as u64, &raw const __rodata_end as u64),
         data: (&raw const __data_start as u64, &raw const __data_end as u64),
-        phys: (&raw const __kernel_phys_start as u64, &raw const __kernel_phys_end as u64),
+        phys: (
+            (&raw const __kernel_image_start as u64).wrapping_sub(offset),
+            (&raw const __kernel_image_end as u64).wrapping_sub(offset),
+        ),
     }
+}
+
+/// The physical span of the kernel image, for `BootInfo::reserve`.
+pub fn image_phys_range() -> kernel_core::memmap::Range {
+    let (start, end) = image().phys;
+    kernel_core::memmap::Range { start, end }
 }

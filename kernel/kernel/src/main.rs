@@ -2,12 +2,15 @@
 //! The CambiOS kernel image.
 //!
 //! This crate is thin glue: architecture code (`arch/`) brings the machine to a known state
-//! and produces a [`kernel_boot::BootInfo`]; [`boot_sequence::kernel_main`] then runs the portable
-//! sequence (memory, paging, heap, traps, interrupts, timer) built from `kernel-core`.
-//! It only builds for the bare-metal targets; on the host it is an empty program.
+//! and produces a [`kernel_boot::BootInfo`]; [`boot_sequence::kernel_main`] then runs the
+//! portable sequence (memory, paging, heap, tables, traps, interrupts, timer, modules) built
+//! from `kernel-core`. It only builds for the bare-metal targets; on the host it is an empty
+//! program that says so.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
-#![cfg_attr(not(target_os = "none"), allow(dead_code, unused_imports))]
+
+#[cfg(target_os = "none")]
+extern crate alloc;
 
 #[cfg(target_os = "none")]
 #[macro_use]
@@ -25,11 +28,17 @@ mod layout;
 #[cfg(target_os = "none")]
 mod memory;
 #[cfg(target_os = "none")]
+mod modules;
+#[cfg(target_os = "none")]
 mod monitor;
 #[cfg(target_os = "none")]
 mod panic;
-#[cfg(target_os = "none")]
+#[cfg(all(target_os = "none", feature = "selftest"))]
 mod selftest;
+#[cfg(target_os = "none")]
+mod sync;
+#[cfg(target_os = "none")]
+mod tables;
 #[cfg(target_os = "none")]
 mod time;
 #[cfg(target_os = "none")]

@@ -3,20 +3,20 @@
 //!
 //! Every architecture module provides the same small set of items, one interface per
 //! concern. The portable kernel (`boot_sequence`, `memory`, `time`, `trap`, ...) uses only
-//! these names:
+//! these names; docs/adr/0002 and docs/boot.md describe what each architecture does behind them.
 //!
 //! | concern | items |
 //! |---|---|
 //! | identity | `ARCH: cambios_abi::Arch` |
-//! | entry | assembly entry → builds a `kernel_boot::BootInfo` → `crate::boot_sequence::kernel_main` |
-//! | console | `console_write(&[u8])`, `console_init(&BootInfo)` (switch to the DTB/ACPI-named UART) |
-//! | memory | `KERNEL_OFFSET` (virt = phys + offset for the image), `hhdm_base()`, `device_windows(&BootInfo, &mut RangeList<16>)`, `init_paging(&BootInfo, &mut Frames) -> Result<PagingReport>` |
+//! | entry | assembly entry → early page tables (identity + direct map of the low 4 GiB + kernel window) → builds a `kernel_boot::BootInfo` → `crate::boot_sequence::kernel_main(&info)` |
+//! | console | `console_write(&[u8])` (polling, usable from the first Rust instruction), `console_init(&BootInfo) -> &'static str` (switch to the firmware-named UART; returns its description), `console_read_byte() -> Option<u8>` |
+//! | memory | `KERNEL_OFFSET` (virtual minus physical address of the kernel image), `EARLY_MAP_LIMIT` (physical memory below this is reachable through the direct map before `init_paging`), `hhdm_base()`, `init_paging(&BootInfo, &mut FrameAllocator) -> Result<PagingReport, KernelError>` (builds the final tables with `crate::memory::build_kernel_space` and switches to them) |
 //! | locks | `IrqMask: kernel_core::sync::InterruptMask` |
-//! | traps | `init_traps() -> Result<TrapReport>`, faults reported through `crate::trap::report_kernel_fault` |
-//! | interrupts | `init_interrupts(&BootInfo) -> Result<IrqReport>`; the UART receive interrupt calls `crate::monitor::on_input` |
-//! | time | `init_timer(&BootInfo, hz) -> Result<TimerReport>`, `counter()`, `counter_hz()`; each tick calls `crate::time::on_tick` |
-//! | cpu | `enable_interrupts()`, `disable_interrupts()`, `wait_for_interrupt()`, `switch_stack(top, f) -> !` |
-//! | machine | `exit(ExitCode) -> !`, `halt() -> !`, `trigger_test_fault()` |
+//! | traps | `init_traps() -> Result<TrapReport, KernelError>`; a kernel fault calls `crate::trap::kernel_fault(&FaultReport) -> !` |
+//! | interrupts | `init_interrupts(&BootInfo) -> Result<IrqReport, KernelError>` (controller + serial receive interrupt); the handlers call `crate::time::on_tick()` and `crate::monitor::on_serial_interrupt()` |
+//! | time | `init_timer(&BootInfo, hz) -> Result<TimerReport, KernelError>`, `counter() -> u64` (free-running, monotonic) |
+//! | cpu | `enable_interrupts()`, `disable_interrupts()`, `wait_for_interrupt()` (enables interrupts and sleeps until one arrives, without a lost-wakeup window), `switch_stack(top, entry) -> !` |
+//! | machine | `exit(ExitCode) -> !` (power off through the exit device), `halt() -> !` (stop this CPU for good), `trigger_test_fault(addr)` (a load from `addr`, for the fault self-test) |
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
@@ -41,14 +41,14 @@ pub struct PagingReport {
     pub hhdm_base: u64,
     /// Frames used by the kernel's page tables.
     pub table_frames: u64,
-    /// Extra hardware protections switched on (for example "NX, SMEP" or "PAN").
+    /// Extra hardware protections switched on (for example "NX, WP, SMEP, SMAP" or "PAN").
     pub protections: &'static str,
 }
 
 /// What the trap setup did, for the boot log.
 #[derive(Clone, Copy, Debug)]
 pub struct TrapReport {
-    /// One-line description (for example "IDT, 256 vectors, IST for #DF/#NMI/#MC").
+    /// One-line description (for example "IDT, 32 exception vectors, IST stack for #DF").
     pub detail: &'static str,
 }
 

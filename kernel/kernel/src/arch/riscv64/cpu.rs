@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! CPU control: interrupt masking (`sstatus.SIE`), idling, stack switching and power-off.
+
+use cambios_abi::exit::ExitCode;
+
+use super::sbi;
+
+/// Saved interrupt state: whether `sstatus.SIE` was set.
+pub type IrqState = bool;
+
+const SSTATUS_SIE: u64 = 1 << 1;
+
+/// Disables interrupts and returns whether they were enabled.
+pub fn irq_save() -> IrqState {
+    let old: u64;
+    // SAFETY: clearing sstatus.SIE only masks interrupts on this hart.
+    unsafe { core::arch::asm!("csrrci {0}, sstatus, 2", out(reg) old, options(nostack)) };
+    old & SSTATUS_SIE != 0
+}
+
+/// Restores a state returned by [`irq_save`].
+pub fn irq_restore(state: IrqState) {
+    if state {
+        enable_interrupts();
+    }
+}
+
+/// Enables interrupts on this hart.
+pub fn enable_interrupts() {
+    // SAFETY: setting sstatus.SIE; the trap vector is installed before Rust code runs.
+    unsafe { core::arch::asm!("csrsi sstatus, 2", options(nostack)) };
+}
+
+/// Disables interrupts on this hart.
+pub fn disable_interrupts() {
+    // SAFETY: clearing sstatus.SIE only masks interrupts.
+    unsafe { core::arch::asm!("csrci sstatus, 2", options(nostack)) };
+}
+
+/// Sleeps until an interrupt is pending, then takes it; returns with interrupts enabled.
+/// `wfi` wakes on a pending enabled interrupt even while `sstatus.SIE` is clear, so an
+/// interrupt that arrives between the check and the sleep is not lost.
+pub fn wait_for_interrupt() {
+    // SAFETY: masking, waiting and unmasking interrupts; no memory is touched.
+    unsafe { core::arch::asm!("csrci sstatus, 2", "wfi", "csrsi sstatus, 2", options(nostack)) };
+}
+
+/// Stops this hart for good.
+pub fn halt() -> ! {
+    disable_interrupts();
+    loop {
+        // SAFETY: waiting for an interrupt that, with SIE clear, is never taken.
+        unsafe { core::arch::asm!("wfi", options(nomem, nostack)) };
+    }
+}
+
+/// Powers the machine off through SBI system reset, reporting a failure reason when `code`
+/// is not success. Halts if the firmware refuses.
+pub fn exit(code: ExitCode) -> ! {
+    let reason = match code {
+        ExitCode::Success => sbi::ResetReason::None,
+        ExitCode::Failure => sbi::ResetReason::Failure,
+    };
+    sbi::shutdown(reason);
+    halt()
+}
+
+/// Switches to the stack whose top is `top` and calls `entry` there.
+pub fn switch_stack(top: u64, entry: extern "C" fn() -> !) -> ! {
+    // SAFETY: `top` is the top of a mapped, unused kernel stack (16-byte aligned); `entry`
+    // never returns, so nothing ever runs on the old stack again.
+    unsafe {
+        core::arch::asm!("mv sp, {0}", "li ra, 0", "jr {1}", in(reg) top, in(reg) entry, options(noreturn));
+    }
+}
+
+/// Loads from `addr` (the fault self-test uses an address that is never mapped).
+pub fn trigger_test_fault(addr: u64) {
+    // SAFETY: a deliberate load from an unmapped address: the trap handler reports the fault
+    // and stops the machine; no memory is changed.
+    unsafe { core::arch::asm!("ld {0}, 0({0})", inout(reg) addr => _, options(nostack, readonly)) };
+}

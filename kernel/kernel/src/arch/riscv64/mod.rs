@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! RISC-V (RV64GC, S-mode under OpenSBI) support: the `arch` interface for QEMU `virt` and
+//! compatible machines.
+//!
+//! | file | concern |
+//! |---|---|
+//! | `entry.rs` | `_start` (MMU off), early Sv48/Sv39 tables, jump to the upper half, BootInfo from the DTB |
+//! | `sbi.rs` | SBI calls: timer, system reset, extension probing |
+//! | `uart.rs` | NS16550A console |
+//! | `paging.rs` | the final kernel address space (Sv48, or Sv39 when the hart lacks Sv48) |
+//! | `trap.rs` | `stvec` entry, register frame, exception reports, interrupt dispatch |
+//! | `plic.rs` | platform-level interrupt controller |
+//! | `timer.rs` | periodic tick from SBI set_timer on the `time` CSR |
+//! | `cpu.rs` | interrupt masking, idle, stacks, power-off |
+
+mod cpu;
+mod entry;
+mod paging;
+mod plic;
+mod sbi;
+mod timer;
+mod trap;
+mod uart;
+
+pub use cpu::{
+    IrqState, disable_interrupts, enable_interrupts, exit, halt, irq_restore, irq_save, switch_stack,
+    trigger_test_fault, wait_for_interrupt,
+};
+pub use paging::{EARLY_MAP_LIMIT, KERNEL_OFFSET, hhdm_base, init_paging};
+pub use plic::init_interrupts;
+pub use timer::{counter, init_timer};
+pub use trap::init_traps;
+pub use uart::{console_init, console_read_byte, console_write};
+
+/// This architecture.
+pub const ARCH: cambios_abi::Arch = cambios_abi::Arch::Riscv64;

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! Supervisor Binary Interface calls into OpenSBI (SBI specification v2.0).
+//!
+//! Calling convention: extension id in a7, function id in a6, arguments in a0..a5; the
+//! firmware returns an error code in a0 and a value in a1.
+
+/// Base extension (probing).
+const EID_BASE: usize = 0x10;
+/// Timer extension ("TIME").
+pub const EID_TIME: usize = 0x5449_4D45;
+/// System reset extension ("SRST").
+pub const EID_SRST: usize = 0x5352_5354;
+/// Legacy set_timer (SBI v0.1), used when the TIME extension is missing.
+const EID_LEGACY_SET_TIMER: usize = 0x00;
+/// Legacy shutdown (SBI v0.1).
+const EID_LEGACY_SHUTDOWN: usize = 0x08;
+
+/// An SBI error code (negative values of the specification).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SbiError(pub isize);
+
+fn call(eid: usize, fid: usize, a0: usize, a1: usize) -> Result<usize, SbiError> {
+    let error: isize;
+    let value: usize;
+    // SAFETY: `ecall` from S-mode traps into the SBI firmware, which follows the SBI calling
+    // convention: it clobbers only a0/a1 (results) and preserves every other register.
+    unsafe {
+        core::arch::asm!(
+            "ecall",
+            inlateout("a0") a0 => error,
+            inlateout("a1") a1 => value,
+            in("a6") fid,
+            in("a7") eid,
+            options(nostack)
+        );
+    }
+    if error == 0 { Ok(value) } else { Err(SbiError(error)) }
+}
+
+/// True when the firmware implements extension `eid`.
+pub fn has_extension(eid: usize) -> bool {
+    matches!(call(EID_BASE, 3, eid, 0), Ok(v) if v != 0)
+}
+
+/// Programs the next timer interrupt at absolute `time` counter value (clears the pending one).
+pub fn set_timer(time: u64, use_legacy: bool) -> Result<(), SbiError> {
+    if use_legacy {
+        // The legacy call returns nothing meaningful in a0.
+        let _ = call(EID_LEGACY_SET_TIMER, 0, time as usize, 0);
+        Ok(())
+    } else {
+        call(EID_TIME, 0, time as usize, 0).map(|_| ())
+    }
+}
+
+/// Why the system is being reset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetReason {
+    /// Normal shutdown.
+    None = 0,
+    /// Shutdown after a failure.
+    Failure = 1,
+}
+
+/// Powers the machine off. Returns only if the firmware refused.
+pub fn shutdown(reason: ResetReason) {
+    let _ = call(EID_SRST, 0, 0, reason as usize);
+    let _ = call(EID_LEGACY_SHUTDOWN, 0, 0, 0);
+}

@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! The portable boot sequence, from the first Rust code with a `BootInfo` to the idle loop.
+//!
+//! Each step prints one milestone line (format fixed in docs/boot.md and
+//! `cambios_abi::bootlog`), and each fallible step returns a typed [`KernelError`]: a failure
+//! prints `error: boot failed: <reason>` and stops the machine instead of panicking.
+
+use cambios_abi::bootlog::{ReadyLine, TEST_CMDLINE_KEY};
+use kernel_boot::{BootInfo, FirmwareTable};
+use kernel_core::cmdline;
+
+use crate::error::KernelError;
+use crate::{arch, heap, layout, memory, modules, tables, time};
+
+/// Entry from the architecture code, on the boot stack, with interrupts masked and the early
+/// page tables active. Never returns.
+pub fn kernel_main(info: &BootInfo) -> ! {
+    match boot(info) {
+        Ok(never) => never,
+        Err(e) => {
+            kerror!("boot failed: {e}");
+            crate::trap::stop()
+        }
+    }
+}
+
+/// The boot information, kept for the second half of the boot (on the guarded stack).
+static BOOT_INFO: crate::sync::SpinLock<Option<BootInfo>> =
+    crate::sync::SpinLock::new(kernel_core::sync::LockClass::Boot, None);
+
+fn boot(info: &BootInfo) -> Result<core::convert::Infallible, KernelError> {
+    let (args, warnings) = cmdline::parse(info.cmdline.as_str());
+    crate::console::set_level(args.log_level);
+    let uart = arch::console_init(info);
+    kinfo!(
+        "[boot] CambiOS {} on {}, protocol={}, console {}, cmdline \"{}\"",
+        env!("CARGO_PKG_VERSION"),
+        arch::ARCH.name(),
+        info.protocol.name(),
+        uart,
+        info.cmdline.as_str()
+    );
+    for w in warnings.iter() {
+        kwarn!("kernel command line: {}", w.as_str());
+    }
+    if info.cmdline.truncated {
+        kwarn!("kernel command line longer than {} bytes: cut", kernel_boot::MAX_CMDLINE);
+    }
+    match info.firmware {
+        FirmwareTable::AcpiRsdp(addr) => kdebug!("[boot] ACPI RSDP at {addr:#x}"),
+        FirmwareTable::DeviceTree { addr, size } => kdebug!("[boot] device tree at {addr:#x}, {size} bytes"),
+        FirmwareTable::None => kdebug!("[boot] no firmware table"),
+    }
+
+    // Memory map.
+    let ram = info.memory.total();
+    kinfo!("[memory] {} MiB of RAM in {} ranges", ram >> 20, info.memory.len());
+    for r in info.memory.as_slice() {
+        kdebug!("[memory]   {:#014x}-{:#014x} ({} KiB)", r.start, r.end, r.len() >> 10);
+    }
+    if info.dropped_memory > 0 {
+        kwarn!("[memory] {} RAM ranges did not fit the table and are not used", info.dropped_memory);
+    }
+    for r in info.reserved_ranges() {
+        kinfo!("[reserved] {:#014x}-{:#014x} {} ({} KiB)", r.range.start, r.range.end, r.kind.name(), r.range.len().div_ceil(1024));
+    }
+    if info.dropped_reserved > 0 {
+        return Err(KernelError::TooManyReservedRanges(info.dropped_reserved));
+    }
+
+    // Frames.
+    let frames = memory::init_frames(info, tables::size)?;
+    kinfo!(
+        "[frames] buddy allocator: {} MiB usable, {} frames free now, {} MiB above {:#x} join after paging; metadata {} KiB at {:#x}",
+        frames.usable >> 20,
+        frames.free_now,
+        frames.deferred >> 20,
+        arch::EARLY_MAP_LIMIT,
+        frames.metadata.len() >> 10,
+        frames.metadata.start
+    );
+
+    // Paging.
+    let paging = {
+        let mut guard = memory::FRAMES.lock();
+        let allocator = guard.as_mut().ok_or(KernelError::NotInitialised("frame allocator"))?;
+        arch::init_paging(info, allocator)?
+    };
+    let added = memory::add_high_memory()?;
+    let image = layout::image();
+    kinfo!(
+        "[paging] {}, direct map at {:#x}, kernel W^X (text {}K RX, rodata {}K R, data+bss {}K RW NX), {} table frames, {}",
+        paging.format,
+        paging.hhdm_base,
+        (image.text.1 - image.text.0) >> 10,
+        (image.rodata.1 - image.rodata.0) >> 10,
+        (image.data.1 - image.data.0) >> 10,
+        paging.table_frames,
+        paging.protections
+    );
+    if added > 0 {
+        kinfo!("[paging] {} MiB above the early map added to the frame allocator", (added * 4096) >> 20);
+    }
+
+    // Keep the boot information for the rest of the boot, then move to the guarded stack.
+    *BOOT_INFO.lock() = Some(*info);
+    let (_, top) = layout::kernel_stack(0);
+    kdebug!("[paging] switching to kernel stack {:#x} (guard page below)", top);
+    arch::switch_stack(top, continue_on_kernel_stack)
+}
+
+extern "C" fn continue_on_kernel_stack() -> ! {
+    let info = *BOOT_INFO.lock();
+    let result = match info {
+        Some(info) => boot_on_kernel_stack(&info),
+        None => Err(KernelError::NotInitialised("boot information")),
+    };
+    match result {
+        Ok(never) => never,
+        Err(e) => {
+            kerror!("boot failed: {e}");
+            crate::trap::stop()
+        }
+    }
+}
+
+fn boot_on_kernel_stack(info: &BootInfo) -> Result<core::convert::Infallible, KernelError> {
+    let (args, _) = cmdline::parse(info.cmdline.as_str());
+
+    // Heap.
+    let heap = heap::init()?;
+    let check: alloc::vec::Vec<u64> = (0..64).collect();
+    let heap_ok = check.iter().sum::<u64>() == 64 * 63 / 2;
+    drop(check);
+    kinfo!(
+        "[heap] {} KiB at {:#x} (phys {:#x}), buddy_system_allocator, self-check {}",
+        heap.size >> 10,
+        heap.virt,
+        heap.phys.as_u64(),
+        if heap_ok { "ok" } else { "FAILED" }
+    );
+
+    // Object tables.
+    let region = tables::init(memory::object_table_region());
+    let sizing = tables::sizing().ok_or(KernelError::NotInitialised("object tables"))?;
+    kinfo!(
+        "[tables] tier {}: {} process slots of {} bytes, {} KiB at {:#x} (binding: {})",
+        tables::TIER.name(),
+        sizing.slots,
+        tables::SLOT_BYTES,
+        region.len() >> 10,
+        region.start,
+        sizing.binding.name()
+    );
+
+    // Traps.
+    let traps = arch::init_traps()?;
+    kinfo!("[traps] {}", traps.detail);
+
+    // Interrupt controller.
+    let irq = arch::init_interrupts(info)?;
+    match irq.uart_irq {
+        Some(n) => kinfo!("[irq] {}, {} lines, serial receive on interrupt {}", irq.controller, irq.lines, n),
+        None => kinfo!("[irq] {}, {} lines, no serial receive interrupt (console input unavailable)", irq.controller, irq.lines),
+    }
+
+    // Timer and clock.
+    let timer = arch::init_timer(info, args.timer_hz)?;
+    time::start_clock(timer.counter_hz);
+    match timer.calibrated_against {
+        Some(reference) => kinfo!(
+            "[timer] {} at {} Hz (calibrated against {}), clock {} at {} kHz",
+            timer.source,
+            timer.hz,
+            reference,
+            timer.counter,
+            timer.counter_hz / 1000
+        ),
+        None => kinfo!(
+            "[timer] {} at {} Hz, clock {} at {} kHz",
+            timer.source,
+            timer.hz,
+            timer.counter,
+            timer.counter_hz / 1000
+        ),
+    }
+
+    // Boot modules.
+    modules::report(info);
+
+    let (free, _) = memory::frame_counts();
+    let (violations, _) = crate::sync::lock_order_violations();
+    if violations > 0 {
+        kwarn!("{violations} lock-order violations during boot (see docs/locking.md)");
+    }
+    arch::enable_interrupts();
+    kdebug!("[boot] {} frames free", free);
+    let ready = ReadyLine { arch: arch::ARCH.name(), cpus: 1, mem_mib: info.memory.total() >> 20 };
+    kprintln!("{ready}");
+
+    if let Some(test) = cmdline::value(info.cmdline.as_str(), TEST_CMDLINE_KEY) {
+        if cfg!(feature = "selftest") {
+            #[cfg(feature = "selftest")]
+            crate::selftest::run(test);
+        } else {
+            kwarn!("{TEST_CMDLINE_KEY}={test} ignored: this kernel was built without the selftest feature");
+        }
+    }
+    idle()
+}
+
+/// The idle loop: sleep until an interrupt, then handle console input.
+fn idle() -> ! {
+    loop {
+        crate::monitor::poll();
+        arch::wait_for_interrupt();
+    }
+}

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! The boot monitor: a few serial-console commands until the shell (a user-space service)
+//! exists.
+//!
+//! The serial receive interrupt moves bytes from the UART into a small ring
+//! ([`on_serial_interrupt`]); the idle loop turns them into lines and runs commands
+//! ([`poll`]). Nothing is printed unless the user types something.
+
+use cambios_abi::exit::ExitCode;
+use kernel_core::sync::LockClass;
+use crate::sync::SpinLock;
+
+use crate::{arch, memory, time};
+
+const RING: usize = 256;
+const LINE: usize = 80;
+
+struct Input {
+    ring: [u8; RING],
+    head: usize,
+    len: usize,
+    dropped: u64,
+}
+
+static INPUT: SpinLock<Input> =
+    SpinLock::new(LockClass::SerialInput, Input { ring: [0; RING], head: 0, len: 0, dropped: 0 });
+
+/// The line being typed (only the idle loop touches it).
+static LINE_BUF: SpinLock<Line> =
+    SpinLock::new(LockClass::MonitorLine, Line { bytes: [0; LINE], len: 0 });
+
+struct Line {
+    bytes: [u8; LINE],
+    len: usize,
+}
+
+/// Called from the serial receive interrupt: drains the UART into the ring (bounded by the
+/// UART's FIFO; bytes that do not fit are counted and dropped).
+pub fn on_serial_interrupt() {
+    let mut input = INPUT.lock();
+    for _ in 0..64 {
+        let Some(byte) = arch::console_read_byte() else { break };
+        if input.len == RING {
+            input.dropped += 1;
+            continue;
+        }
+        let tail = (input.head + input.len) % RING;
+        if let Some(slot) = input.ring.get_mut(tail) {
+            *slot = byte;
+            input.len += 1;
+        }
+    }
+}
+
+fn next_byte() -> Option<u8> {
+    let mut input = INPUT.lock();
+    if input.len == 0 {
+        return None;
+    }
+    let byte = input.ring.get(input.head).copied();
+    input.head = (input.head + 1) % RING;
+    input.len -= 1;
+    byte
+}
+
+/// Processes pending input: echoes it, and runs each completed line. Called by the idle loop.
+pub fn poll() {
+    for _ in 0..RING {
+        let Some(byte) = next_byte() else { return };
+        let mut line = LINE_BUF.lock();
+        match byte {
+            b'\r' | b'\n' => {
+                let len = line.len;
+                line.len = 0;
+                let text = line.bytes.get(..len).and_then(|b| core::str::from_utf8(b).ok()).unwrap_or("");
+                let mut copy = [0u8; LINE];
+                let n = text.len().min(LINE);
+                if let (Some(dst), Some(src)) = (copy.get_mut(..n), text.as_bytes().get(..n)) {
+                    dst.copy_from_slice(src);
+                }
+                drop(line);
+                kprintln!();
+                run(core::str::from_utf8(copy.get(..n).unwrap_or(&[])).unwrap_or(""));
+            }
+            0x08 | 0x7f => {
+                if line.len > 0 {
+                    line.len -= 1;
+                    drop(line);
+                    crate::console::print(format_args!("\x08 \x08"));
+                }
+            }
+            0x20..=0x7e => {
+                let len = line.len;
+                if let Some(slot) = line.bytes.get_mut(len) {
+                    *slot = byte;
+                    line.len += 1;
+                    drop(line);
+                    crate::console::print(format_args!("{}", byte as char));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+const HELP: &str = "commands: help, uptime, mem, poweroff";
+
+fn run(line: &str) {
+    match line.trim() {
+        "" => {}
+        "help" => kprintln!("{HELP}"),
+        "uptime" => {
+            let ns = time::uptime_ns();
+            kprintln!("uptime: {}.{:03} s, {} timer ticks", ns / 1_000_000_000, (ns / 1_000_000) % 1000, time::ticks());
+        }
+        "mem" => {
+            let (free, total) = memory::frame_counts();
+            let (heap_used, heap_total) = crate::heap::usage();
+            kprintln!(
+                "mem: {} of {} KiB free in frames; heap {} of {} KiB used",
+                free * 4,
+                total * 4,
+                heap_used / 1024,
+                heap_total / 1024
+            );
+        }
+        "poweroff" => {
+            kprintln!("Powering off.");
+            arch::exit(ExitCode::Success);
+        }
+        other => kprintln!("unknown command '{other}' ({HELP})"),
+    }
+}

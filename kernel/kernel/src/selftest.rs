@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! Self-tests a test build (cargo feature `selftest`) runs after the ready line, selected by
+//! the kernel command line (`cambios.test=<name>`). The host harness (`cargo xtask test`)
+//! boots each one under QEMU and checks the serial log; docs/testing.md lists them.
+//!
+//! * `ticks`: waits for `SELFTEST_MIN_TICKS` timer interrupts, checks the monotonic clock
+//!   advanced consistently and no lock-order violation happened, then powers off.
+//! * `fault`: loads from `TEST_FAULT_ADDR`, which is never mapped: the fault report must
+//!   appear and the machine stops.
+//! * `panic`: panics on purpose: the panic line must appear and the machine stops.
+
+use cambios_abi::bootlog::{SELFTEST_MIN_TICKS, SELFTEST_TAG, TEST_FAULT_ADDR};
+use cambios_abi::exit::ExitCode;
+
+use crate::{arch, time};
+
+/// Runs the self-test `name`; returns only for an unknown name (after saying so).
+pub fn run(name: &str) {
+    match name {
+        "ticks" => ticks(),
+        "fault" => {
+            kprintln!("{SELFTEST_TAG} fault: loading from {TEST_FAULT_ADDR:#x}, which is not mapped");
+            arch::trigger_test_fault(TEST_FAULT_ADDR);
+            fail("fault", "the load from an unmapped address did not fault");
+        }
+        "panic" => {
+            kprintln!("{SELFTEST_TAG} panic: panicking on purpose");
+            #[allow(clippy::panic, reason = "the panic self-test checks the panic handler")]
+            {
+                panic!("deliberate panic requested by cambios.test=panic");
+            }
+        }
+        other => kprintln!("{SELFTEST_TAG} unknown self-test '{other}' (known: ticks, fault, panic)"),
+    }
+}
+
+fn fail(name: &str, why: &str) -> ! {
+    kprintln!("{SELFTEST_TAG} {name}: FAILED: {why}");
+    arch::exit(ExitCode::Failure)
+}
+
+fn ticks() -> ! {
+    let start_ticks = time::ticks();
+    let start_ns = time::uptime_ns();
+    // Bounded: at the slowest allowed rate (10 Hz) the ticks take about a second; give up
+    // after ten seconds of clock time or, should the clock be stuck, ten million wake-ups.
+    for _ in 0..10_000_000u64 {
+        if time::ticks() - start_ticks >= SELFTEST_MIN_TICKS {
+            break;
+        }
+        if time::uptime_ns() - start_ns > 10_000_000_000 {
+            break;
+        }
+        arch::wait_for_interrupt();
+    }
+    let ticks = time::ticks() - start_ticks;
+    let elapsed_ns = time::uptime_ns() - start_ns;
+    if ticks < SELFTEST_MIN_TICKS {
+        fail("ticks", "fewer timer interrupts than expected arrived within 10 s of clock time");
+    }
+    if elapsed_ns == 0 {
+        fail("ticks", "the monotonic clock did not advance across timer interrupts");
+    }
+    let (violations, first) = crate::sync::lock_order_violations();
+    if let Some((acquiring, held)) = first {
+        kprintln!("{SELFTEST_TAG} ticks: {violations} lock-order violations, first: rank {acquiring} taken while holding rank {held}");
+        fail("ticks", "lock order violated");
+    }
+    kprintln!("{SELFTEST_TAG} ticks: passed ({ticks} ticks in {} ms)", elapsed_ns / 1_000_000);
+    arch::exit(ExitCode::Success)
+}

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! Timer ticks and the monotonic clock.
+//!
+//! The monotonic clock is derived from the architecture's free-running counter (TSC,
+//! CNTVCT_EL0, the `time` CSR) with exact integer arithmetic ([`CounterClock`]), so it does not
+//! drift however long the system runs and however many ticks are late or lost. The tick
+//! count is separate: it says how many timer interrupts this CPU has taken.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use kernel_core::clock::CounterClock;
+
+use crate::arch;
+
+static TICKS: AtomicU64 = AtomicU64::new(0);
+static COUNTER_HZ: AtomicU64 = AtomicU64::new(0);
+static COUNTER_AT_START: AtomicU64 = AtomicU64::new(0);
+
+/// Called by the architecture's timer interrupt handler on every tick.
+pub fn on_tick() {
+    TICKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Timer interrupts taken so far.
+pub fn ticks() -> u64 {
+    TICKS.load(Ordering::Relaxed)
+}
+
+/// Records the counter frequency and the counter value that is time zero.
+pub fn start_clock(counter_hz: u64) {
+    COUNTER_AT_START.store(arch::counter(), Ordering::Relaxed);
+    COUNTER_HZ.store(counter_hz, Ordering::Release);
+}
+
+/// Nanoseconds since [`start_clock`] (0 before it).
+pub fn uptime_ns() -> u64 {
+    let hz = COUNTER_HZ.load(Ordering::Acquire);
+    match CounterClock::new(hz) {
+        Ok(clock) => clock.elapsed_ns(COUNTER_AT_START.load(Ordering::Relaxed), arch::counter()),
+        Err(_) => 0,
+    }
+}
