@@ -9,10 +9,10 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod addr;
-
-
-
+pub mod clock;
+pub mod cmdline;
+pub mod frame;
 pub mod memmap;
 pub mod paging;
 pub mod sync;
-
+pub mod tier;

@@ -103,23 +103,21 @@ impl<const N: usize> RangeList<N> {
 
     /// Sorts by start and merges overlapping or touching ranges.
     pub fn normalize(&mut self) {
-        let live = &mut self.ranges[..self.len.min(N)];
-        // Insertion sort: N is small and this runs once at boot.
-        for i in 1..live.len() {
-            let mut j = i;
-            while j > 0 && live[j - 1].start > live[j].start {
-                live.swap(j - 1, j);
-                j -= 1;
-            }
-        }
+        let len = self.len.min(N);
+        let Some(live) = self.ranges.get_mut(..len) else { return };
+        // N is small and this runs at boot only.
+        live.sort_unstable_by_key(|r| r.start);
         let mut out = 0usize;
         for i in 0..live.len() {
-            let r = live[i];
-            if out > 0 && r.start <= live[out - 1].end {
-                live[out - 1].end = live[out - 1].end.max(r.end);
-            } else {
-                live[out] = r;
-                out += 1;
+            let Some(&r) = live.get(i) else { break };
+            match out.checked_sub(1).and_then(|last| live.get_mut(last)) {
+                Some(prev) if r.start <= prev.end => prev.end = prev.end.max(r.end),
+                _ => {
+                    if let Some(slot) = live.get_mut(out) {
+                        *slot = r;
+                    }
+                    out += 1;
+                }
             }
         }
         self.len = out;
@@ -183,10 +181,7 @@ mod tests {
         l.subtract(Range { start: 0x4000, end: 0x5000 }).unwrap();
         l.subtract(Range { start: 0xf000, end: 0x20000 }).unwrap();
         l.subtract(Range { start: 0, end: 0x1000 }).unwrap();
-        assert_eq!(
-            l.as_slice(),
-            &[Range { start: 0x1000, end: 0x4000 }, Range { start: 0x5000, end: 0xf000 }]
-        );
+        assert_eq!(l.as_slice(), &[Range { start: 0x1000, end: 0x4000 }, Range { start: 0x5000, end: 0xf000 }]);
         l.subtract(Range { start: 0, end: u64::MAX }).unwrap();
         assert!(l.is_empty());
     }

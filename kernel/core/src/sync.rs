@@ -124,7 +124,11 @@ pub struct LockOrderTracker {
 impl LockOrderTracker {
     /// A tracker holding nothing.
     pub const fn new() -> Self {
-        LockOrderTracker { held: [AtomicU64::new(0), AtomicU64::new(0)], violations: AtomicU64::new(0), first: AtomicU32::new(0) }
+        LockOrderTracker {
+            held: [AtomicU64::new(0), AtomicU64::new(0)],
+            violations: AtomicU64::new(0),
+            first: AtomicU32::new(0),
+        }
     }
 
     fn load(&self) -> LockOrder {

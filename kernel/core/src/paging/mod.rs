@@ -349,7 +349,7 @@ impl<'m, F: PageTableFormat, M: PhysMemory> Mapper<'m, F, M> {
 }
 
 fn check_range<F: PageTableFormat>(va: VirtAddr, len: u64) -> Result<(), PagingError> {
-    if !va.is_aligned(PAGE_SIZE) || len % PAGE_SIZE != 0 {
+    if !va.is_aligned(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
         return Err(PagingError::Misaligned);
     }
     let last = match len {

@@ -89,8 +89,7 @@ fn huge_pages<F: PageTableFormat>(hhdm: u64) {
         // Cannot unmap 4 KiB out of a gigapage.
         assert_eq!(m.unmap(VirtAddr(hhdm), 4096), Err(PagingError::HugePageInTheWay));
         // Forced small pages.
-        m.map_with_max_level(VirtAddr(hhdm + (8 << 30)), PhysAddr(0), 2 << 20, MapAttrs::KERNEL_RODATA, a, 0)
-            .unwrap();
+        m.map_with_max_level(VirtAddr(hhdm + (8 << 30)), PhysAddr(0), 2 << 20, MapAttrs::KERNEL_RODATA, a, 0).unwrap();
         assert_eq!(m.translate(VirtAddr(hhdm + (8 << 30))).unwrap().level, 0);
     });
 }
@@ -127,10 +126,7 @@ fn argument_errors() {
         assert_eq!(m.map(VirtAddr(0x1000), PhysAddr(1), 4096, d, a), Err(PagingError::Misaligned));
         assert_eq!(m.map(VirtAddr(0x1000), PhysAddr(0), 100, d, a), Err(PagingError::Misaligned));
         assert_eq!(m.map(VirtAddr(0x0000_8000_0000_0000), PhysAddr(0), 4096, d, a), Err(PagingError::NonCanonical));
-        assert_eq!(
-            m.map(VirtAddr(0x0000_7fff_ffff_f000), PhysAddr(0), 8192, d, a),
-            Err(PagingError::NonCanonical)
-        );
+        assert_eq!(m.map(VirtAddr(0x0000_7fff_ffff_f000), PhysAddr(0), 8192, d, a), Err(PagingError::NonCanonical));
         assert_eq!(m.map(VirtAddr(u64::MAX - 4095), PhysAddr(0), 8192, d, a), Err(PagingError::Overflow));
     });
     // Sv39 rejects an Sv48-only address.
