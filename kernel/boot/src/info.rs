@@ -166,6 +166,15 @@ pub enum PsciConduit {
     Smc,
 }
 
+/// The AArch64 generic timer's per-CPU interrupts (`/timer`, `arm,armv8-timer`), as GIC INTIDs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArmTimerIrqs {
+    /// Non-secure EL1 physical timer PPI (`CNTP`; 30 on QEMU virt).
+    pub phys_el1: u32,
+    /// Virtual timer PPI (`CNTV`; 27 on QEMU virt).
+    pub virt: u32,
+}
+
 /// The command line, copied out of boot memory.
 #[derive(Clone, Copy)]
 pub struct Cmdline {
@@ -230,10 +239,16 @@ pub struct BootInfo {
     pub cpu_ids: [Option<u64>; MAX_CPUS],
     /// Timer frequency from the device tree (`/cpus/timebase-frequency` on RISC-V), if any.
     pub timebase_hz: Option<u64>,
+    /// AArch64 generic timer interrupts, if the device tree has an `arm,armv8-timer` node.
+    pub arm_timer: Option<ArmTimerIrqs>,
     /// Reserved entries that did not fit (reported, and the boot refuses to continue).
     pub dropped_reserved: usize,
     /// Memory ranges that did not fit.
     pub dropped_memory: usize,
+    /// Modules that did not fit [`MAX_MODULES`] (their memory is still reserved).
+    pub dropped_modules: usize,
+    /// CPUs that did not fit [`MAX_CPUS`].
+    pub dropped_cpus: usize,
 }
 
 impl BootInfo {
@@ -251,8 +266,11 @@ impl BootInfo {
             psci: PsciConduit::None,
             cpu_ids: [None; MAX_CPUS],
             timebase_hz: None,
+            arm_timer: None,
             dropped_reserved: 0,
             dropped_memory: 0,
+            dropped_modules: 0,
+            dropped_cpus: 0,
         }
     }
 
@@ -276,16 +294,18 @@ impl BootInfo {
 
     /// Records a boot module (and reserves its memory).
     pub fn add_module(&mut self, range: Range) {
-        if let Some(slot) = self.modules.iter_mut().find(|m| m.is_none()) {
-            *slot = Some(Module { range });
+        match self.modules.iter_mut().find(|m| m.is_none()) {
+            Some(slot) => *slot = Some(Module { range }),
+            None => self.dropped_modules += 1,
         }
         self.reserve(range, ReservedKind::Module);
     }
 
     /// Records a CPU id.
     pub fn add_cpu(&mut self, id: u64) {
-        if let Some(slot) = self.cpu_ids.iter_mut().find(|c| c.is_none()) {
-            *slot = Some(id);
+        match self.cpu_ids.iter_mut().find(|c| c.is_none()) {
+            Some(slot) => *slot = Some(id),
+            None => self.dropped_cpus += 1,
         }
     }
 
@@ -297,6 +317,11 @@ impl BootInfo {
     /// The modules.
     pub fn module_list(&self) -> impl Iterator<Item = &Module> {
         self.modules.iter().flatten()
+    }
+
+    /// The CPU ids the firmware lists.
+    pub fn cpu_id_list(&self) -> impl Iterator<Item = u64> + '_ {
+        self.cpu_ids.iter().flatten().copied()
     }
 
     /// Number of CPUs the firmware lists (at least 1: the one running this code).

@@ -11,10 +11,11 @@
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
-
+pub mod acpi;
+pub mod dtb;
 pub mod info;
-
-
+pub mod multiboot2;
+pub mod pvh;
 
 pub use info::*;
 
@@ -78,4 +79,17 @@ impl BootError {
             BootError::BadDeviceTree => "device tree parse error",
         }
     }
+}
+
+/// The little-endian u32 at byte `off` of `bytes`, if it fits.
+pub(crate) fn le_u32(bytes: &[u8], off: usize) -> Option<u32> {
+    let b = bytes.get(off..off.checked_add(4)?)?;
+    Some(u32::from_le_bytes([*b.first()?, *b.get(1)?, *b.get(2)?, *b.get(3)?]))
+}
+
+/// The little-endian u64 at byte `off` of `bytes`, if it fits.
+pub(crate) fn le_u64(bytes: &[u8], off: usize) -> Option<u64> {
+    let lo = u64::from(le_u32(bytes, off)?);
+    let hi = u64::from(le_u32(bytes, off.checked_add(4)?)?);
+    Some(lo | (hi << 32))
 }
