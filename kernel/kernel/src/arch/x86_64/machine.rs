@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! Machine control: power-off through QEMU's `isa-debug-exit` device, stack switching and
+//! the deliberate fault of the self-test.
+
+use core::arch::asm;
+
+use cambios_abi::exit::ExitCode;
+
+use super::cpu;
+
+/// I/O port of QEMU's `isa-debug-exit` device (`-device isa-debug-exit,iobase=0xf4,iosize=4`).
+const DEBUG_EXIT_PORT: u16 = 0xf4;
+
+/// Stops the machine, reporting `code`: QEMU exits with status `(code << 1) | 1`. Without the
+/// exit device (real hardware) the write does nothing and the CPU halts, which keeps the last
+/// report on screen.
+pub fn exit(code: ExitCode) -> ! {
+    cpu::disable_interrupts();
+    // SAFETY: port 0xf4 is the debug-exit device on QEMU and unused on PC hardware; writing
+    // it either ends the emulator or has no effect.
+    unsafe { cpu::outl(DEBUG_EXIT_PORT, code as u32) };
+    cpu::halt()
+}
+
+/// Switches to the stack whose top is `top` and calls `entry` there.
+pub fn switch_stack(top: u64, entry: extern "C" fn() -> !) -> ! {
+    // SAFETY: `top` is the 16-byte-aligned top of a mapped, unused kernel stack; the `call`
+    // leaves the stack as the System V ABI expects at function entry. `entry` never returns,
+    // so nothing runs on the old stack again (the `ud2` is unreachable).
+    unsafe {
+        asm!(
+            "mov {top}, %rsp",
+            "xor %ebp, %ebp",
+            "call *{entry}",
+            "ud2",
+            top = in(reg) top,
+            entry = in(reg) entry,
+            options(att_syntax, noreturn)
+        )
+    }
+}
+
+/// Loads from `addr` (the fault self-test uses an address that is never mapped).
+#[cfg_attr(not(feature = "selftest"), allow(dead_code, reason = "only the self-tests fault on purpose"))]
+pub fn trigger_test_fault(addr: u64) {
+    // SAFETY: a deliberate load from an unmapped address: the page-fault handler reports it
+    // and stops the machine; no memory is changed.
+    unsafe { asm!("mov ({0}), {0}", inout(reg) addr => _, options(att_syntax, nostack, readonly)) };
+}

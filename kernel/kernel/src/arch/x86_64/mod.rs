@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! x86_64 support: the `arch` interface for PC-compatible machines (QEMU `pc`/`q35`, and
+//! real hardware through GRUB).
+//!
+//! | file | concern |
+//! |---|---|
+//! | `entry.rs` | Multiboot2 header, PVH note, 32-bit trampoline, early tables, upper-half entry, BootInfo |
+//! | `platform.rs` | ACPI discovery (RSDP, MADT) while the early map reaches firmware memory |
+//! | `uart.rs` | 16550 console on I/O ports |
+//! | `paging.rs` | the final kernel address space; NX, WP, global pages, SMEP, SMAP |
+//! | `gdt.rs` | GDT, TSS and the IST stacks for #DF and NMI/#MC |
+//! | `trap.rs` | IDT, entry stubs, register frame, exception reports, interrupt dispatch |
+//! | `apic.rs` | 8259 PICs (masked), local APIC, I/O APIC routing of the serial interrupt |
+//! | `timer.rs` | PIT calibration of the TSC and the local APIC timer; periodic tick |
+//! | `cpu.rs` | interrupt masking, idling, CPUID, MSRs, control registers, port I/O |
+//! | `machine.rs` | power-off (isa-debug-exit), stack switching, the fault self-test load |
+
+mod apic;
+mod cpu;
+mod entry;
+mod gdt;
+mod machine;
+mod paging;
+mod platform;
+mod timer;
+mod trap;
+mod uart;
+
+pub use apic::init_interrupts;
+pub use cpu::{IrqState, disable_interrupts, enable_interrupts, halt, irq_restore, irq_save, wait_for_interrupt};
+#[cfg_attr(not(feature = "selftest"), allow(unused_imports, reason = "only the self-tests fault on purpose"))]
+pub use machine::trigger_test_fault;
+pub use machine::{exit, switch_stack};
+pub use paging::{EARLY_MAP_LIMIT, KERNEL_OFFSET, hhdm_base, init_paging};
+pub use timer::{counter, init_timer};
+pub use trap::{init_traps, unexpected_interrupts};
+pub use uart::{console_init, console_read_byte, console_write};
+
+/// This architecture.
+pub const ARCH: cambios_abi::Arch = cambios_abi::Arch::X86_64;
