@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! GICv3 interrupt controller: distributor (shared peripheral interrupts), this CPU's
+//! redistributor (private peripheral interrupts such as the timer) and the system-register CPU
+//! interface (`ICC_*_EL1`).
+//!
+//! Every interrupt the kernel uses is Non-secure group 1, level-sensitive, priority 0xa0, and
+//! routed to the boot CPU (affinity routing, `GICD_CTLR.ARE_NS`). An IRQ is acknowledged with
+//! `ICC_IAR1_EL1`, dispatched (timer, serial receive) and completed with `ICC_EOIR1_EL1`
+//! (EOImode 0: priority drop and deactivation together). INTIDs 1020-1023 are special
+//! (spurious); an interrupt nobody asked for is counted, disabled and completed.
+//!
+//! Register offsets are from the GICv3/v4 architecture specification (Arm IHI 0069).
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use kernel_boot::{BootInfo, InterruptController};
+
+use super::paging::hhdm_base;
+use crate::arch::IrqReport;
+use crate::error::KernelError;
+
+// Distributor.
+const GICD_CTLR: u64 = 0x0000;
+const GICD_TYPER: u64 = 0x0004;
+const GICD_IGROUPR: u64 = 0x0080;
+const GICD_ISENABLER: u64 = 0x0100;
+const GICD_ICENABLER: u64 = 0x0180;
+const GICD_ICPENDR: u64 = 0x0280;
+const GICD_IPRIORITYR: u64 = 0x0400;
+const GICD_ICFGR: u64 = 0x0c00;
+const GICD_IGRPMODR: u64 = 0x0d00;
+const GICD_IROUTER: u64 = 0x6000;
+const GICD_CTLR_ENABLE_G1: u32 = 1 << 0;
+const GICD_CTLR_ENABLE_G1A: u32 = 1 << 1;
+const GICD_CTLR_ARE_NS: u32 = 1 << 4;
+const GICD_CTLR_RWP: u32 = 1 << 31;
+
+// Redistributor, RD_base frame.
+const GICR_CTLR: u64 = 0x0000;
+const GICR_TYPER: u64 = 0x0008;
+const GICR_WAKER: u64 = 0x0014;
+const GICR_CTLR_RWP: u32 = 1 << 3;
+const GICR_TYPER_VLPIS: u64 = 1 << 1;
+const GICR_TYPER_LAST: u64 = 1 << 4;
+const GICR_WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
+const GICR_WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
+/// The SGI_base frame follows RD_base.
+const GICR_SGI: u64 = 0x1_0000;
+/// RD_base + SGI_base (GICv3); GICv4 adds two frames for virtual LPIs.
+const GICR_FRAMES_V3: u64 = 0x2_0000;
+const GICR_FRAMES_V4: u64 = 0x4_0000;
+
+/// Priority of every kernel interrupt (lower is more urgent; 0xff in PMR lets all through).
+const PRIORITY: u8 = 0xa0;
+/// First shared peripheral interrupt.
+const FIRST_SPI: u32 = 32;
+/// INTIDs 1020-1023 are special (1023: spurious).
+const SPECIAL_FIRST: u32 = 1020;
+/// Spins allowed for a register-write-pending or wake-up bit to clear.
+const POLL_SPINS: u32 = 1_000_000;
+/// Interrupts handled per IRQ exception before returning.
+const MAX_PER_EXCEPTION: u32 = 32;
+
+static GICD_BASE: AtomicU64 = AtomicU64::new(0);
+/// RD_base of the boot CPU's redistributor (physical).
+static GICR_BASE: AtomicU64 = AtomicU64::new(0);
+static UART_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
+static TIMER_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
+static UNEXPECTED: AtomicU64 = AtomicU64::new(0);
+static SPURIOUS: AtomicU64 = AtomicU64::new(0);
+
+fn mmio32(base: &AtomicU64, offset: u64) -> *mut u32 {
+    (hhdm_base() + base.load(Ordering::Relaxed) + offset) as *mut u32
+}
+
+fn gicd_read(offset: u64) -> u32 {
+    // SAFETY: GICD_BASE is the distributor the device tree names (checked to be at least
+    // 64 KiB, which holds every offset used here), mapped as a device window; 32-bit aligned
+    // accesses are what the GIC supports.
+    unsafe { core::ptr::read_volatile(mmio32(&GICD_BASE, offset)) }
+}
+
+fn gicd_write(offset: u64, value: u32) {
+    // SAFETY: as in `gicd_read`.
+    unsafe { core::ptr::write_volatile(mmio32(&GICD_BASE, offset), value) }
+}
+
+fn gicr_read(offset: u64) -> u32 {
+    // SAFETY: GICR_BASE is this CPU's redistributor (RD_base and SGI_base frames, 128 KiB),
+    // found inside the device-tree region, which is mapped as a device window.
+    unsafe { core::ptr::read_volatile(mmio32(&GICR_BASE, offset)) }
+}
+
+fn gicr_write(offset: u64, value: u32) {
+    // SAFETY: as in `gicr_read`.
+    unsafe { core::ptr::write_volatile(mmio32(&GICR_BASE, offset), value) }
+}
+
+fn wait_clear(read: fn(u64) -> u32, offset: u64, bit: u32, what: &'static str) -> Result<(), KernelError> {
+    for _ in 0..POLL_SPINS {
+        if read(offset) & bit == 0 {
+            return Ok(());
+        }
+        core::hint::spin_loop();
+    }
+    Err(KernelError::Hardware(what))
+}
+
+// CPU interface system registers (generic encodings, so no assembler feature is needed).
+
+fn icc_sre_read() -> u64 {
+    let v: u64;
+    // SAFETY: reading ICC_SRE_EL1 has no side effects (the GIC system registers exist: the
+    // caller checked ID_AA64PFR0_EL1.GIC).
+    unsafe { core::arch::asm!("mrs {0}, s3_0_c12_c12_5", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+fn icc_sre_write(v: u64) {
+    // SAFETY: enabling the system-register interface of the CPU's own GIC interface.
+    unsafe { core::arch::asm!("msr s3_0_c12_c12_5, {0}", "isb", in(reg) v, options(nostack, preserves_flags)) };
+}
+
+fn icc_setup() {
+    // SAFETY: ICC_PMR_EL1 = 0xff (accept every priority), ICC_BPR1_EL1 = 0 (no preemption
+    // grouping), ICC_CTLR_EL1 = 0 (EOImode 0), ICC_IGRPEN1_EL1 = 1 (signal group 1). Only this
+    // CPU's interface changes; IRQs are still masked in DAIF.
+    unsafe {
+        core::arch::asm!(
+            "msr s3_0_c4_c6_0, {pmr}",
+            "msr s3_0_c12_c12_3, xzr",
+            "msr s3_0_c12_c12_4, xzr",
+            "msr s3_0_c12_c12_7, {one}",
+            "isb",
+            pmr = in(reg) 0xffu64,
+            one = in(reg) 1u64,
+            options(nostack, preserves_flags)
+        );
+    }
+}
+
+fn icc_ack() -> u32 {
+    let v: u64;
+    // SAFETY: reading ICC_IAR1_EL1 acknowledges the highest-priority pending group-1
+    // interrupt (the caller completes it); it touches no memory.
+    unsafe { core::arch::asm!("mrs {0}, s3_0_c12_c12_0", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    (v & 0xff_ffff) as u32
+}
+
+fn icc_eoi(intid: u32) {
+    // SAFETY: completing an interrupt this CPU acknowledged.
+    unsafe {
+        core::arch::asm!("msr s3_0_c12_c12_1, {0}", "isb", in(reg) u64::from(intid), options(nostack, preserves_flags))
+    };
+}
+
+/// This CPU's affinity as GICR_TYPER reports it (Aff3.Aff2.Aff1.Aff0).
+fn affinity_u32(mpidr: u64) -> u64 {
+    (((mpidr >> 32) & 0xff) << 24) | (mpidr & 0xff_ffff)
+}
+
+/// This CPU's affinity as GICD_IROUTER expects it (Aff3 in bits 39:32, IRM = 0).
+fn affinity_route(mpidr: u64) -> u64 {
+    mpidr & 0xff_00ff_ffff
+}
+
+/// Initialises the GICv3 for the boot CPU and routes the serial receive interrupt to it.
+pub fn init_interrupts(info: &BootInfo) -> Result<IrqReport, KernelError> {
+    let (distributor, redistributor) = match info.interrupt_controller {
+        InterruptController::GicV3 { distributor, redistributor } => (distributor, redistributor),
+        InterruptController::GicV2 { .. } => {
+            return Err(KernelError::Hardware("the device tree describes a GICv2; only GICv3 is supported"));
+        }
+        _ => return Err(KernelError::Hardware("the device tree describes no GICv3")),
+    };
+    if distributor.len() < 0x1_0000 || redistributor.len() < GICR_FRAMES_V3 {
+        return Err(KernelError::Hardware("GICv3 register regions smaller than the architecture requires"));
+    }
+    if (super::cpu::id_aa64pfr0() >> 24) & 0xf == 0 {
+        return Err(KernelError::Hardware("CPU has no GIC system-register interface"));
+    }
+    icc_sre_write(icc_sre_read() | 0b111);
+    if icc_sre_read() & 1 == 0 {
+        return Err(KernelError::Hardware("ICC_SRE_EL1.SRE does not stick (GIC system registers disabled by EL2/EL3)"));
+    }
+    GICD_BASE.store(distributor.start, Ordering::Relaxed);
+
+    // Distributor: off, every SPI disabled, cleared, group 1, level, default priority.
+    gicd_write(GICD_CTLR, 0);
+    wait_clear(gicd_read, GICD_CTLR, GICD_CTLR_RWP, "GICD_CTLR.RWP stuck after disabling the distributor")?;
+    let lines = 32 * ((gicd_read(GICD_TYPER) & 0x1f) + 1);
+    let max_intid = lines.min(SPECIAL_FIRST);
+    for first in (FIRST_SPI..max_intid).step_by(32) {
+        let word = u64::from(first / 32) * 4;
+        gicd_write(GICD_ICENABLER + word, u32::MAX);
+        gicd_write(GICD_ICPENDR + word, u32::MAX);
+        gicd_write(GICD_IGROUPR + word, u32::MAX);
+        gicd_write(GICD_IGRPMODR + word, 0);
+    }
+    let priorities = u32::from_ne_bytes([PRIORITY; 4]);
+    for first in (FIRST_SPI..max_intid).step_by(4) {
+        gicd_write(GICD_IPRIORITYR + u64::from(first), priorities);
+    }
+    for first in (FIRST_SPI..max_intid).step_by(16) {
+        gicd_write(GICD_ICFGR + u64::from(first / 16) * 4, 0);
+    }
+    wait_clear(gicd_read, GICD_CTLR, GICD_CTLR_RWP, "GICD_CTLR.RWP stuck after configuring SPIs")?;
+    gicd_write(GICD_CTLR, GICD_CTLR_ARE_NS | GICD_CTLR_ENABLE_G1A | GICD_CTLR_ENABLE_G1);
+    wait_clear(gicd_read, GICD_CTLR, GICD_CTLR_RWP, "GICD_CTLR.RWP stuck after enabling the distributor")?;
+
+    // This CPU's redistributor.
+    let mpidr = super::cpu::mpidr();
+    let rd = find_redistributor(redistributor.start, redistributor.len(), affinity_u32(mpidr))?;
+    GICR_BASE.store(rd, Ordering::Relaxed);
+    gicr_write(GICR_WAKER, gicr_read(GICR_WAKER) & !GICR_WAKER_PROCESSOR_SLEEP);
+    wait_clear(
+        gicr_read,
+        GICR_WAKER,
+        GICR_WAKER_CHILDREN_ASLEEP,
+        "GICR_WAKER.ChildrenAsleep stuck: redistributor asleep",
+    )?;
+    gicr_write(GICR_SGI + GICD_ICENABLER, u32::MAX);
+    wait_clear(gicr_read, GICR_CTLR, GICR_CTLR_RWP, "GICR_CTLR.RWP stuck after disabling PPIs")?;
+    gicr_write(GICR_SGI + GICD_ICPENDR, u32::MAX);
+    gicr_write(GICR_SGI + GICD_IGROUPR, u32::MAX);
+    gicr_write(GICR_SGI + GICD_IGRPMODR, 0);
+    for first in (0..32u64).step_by(4) {
+        gicr_write(GICR_SGI + GICD_IPRIORITYR + first, priorities);
+    }
+
+    icc_setup();
+
+    let uart_irq = info.uart.and_then(|u| u.irq).filter(|&intid| (FIRST_SPI..max_intid).contains(&intid));
+    if let Some(intid) = uart_irq {
+        enable_spi(intid, affinity_route(mpidr));
+        UART_INTID.store(intid, Ordering::Relaxed);
+        super::uart::enable_rx_interrupt();
+    }
+    Ok(IrqReport { controller: "GICv3 (affinity routing, system-register CPU interface)", lines, uart_irq })
+}
+
+/// Finds the redistributor whose GICR_TYPER affinity is `affinity`; returns its RD_base.
+fn find_redistributor(start: u64, len: u64, affinity: u64) -> Result<u64, KernelError> {
+    let mut offset = 0;
+    // Bounded by the region: every frame is at least 128 KiB.
+    for _ in 0..len / GICR_FRAMES_V3 {
+        if offset + GICR_FRAMES_V3 > len {
+            break;
+        }
+        let ptr = (hhdm_base() + start + offset + GICR_TYPER) as *const u64;
+        // SAFETY: `offset + 128 KiB` is inside the device-tree redistributor region, which is
+        // mapped as a device window; GICR_TYPER is a 64-bit register at RD_base + 8.
+        let typer = unsafe { core::ptr::read_volatile(ptr) };
+        if typer >> 32 == affinity {
+            return Ok(start + offset);
+        }
+        if typer & GICR_TYPER_LAST != 0 {
+            break;
+        }
+        offset += if typer & GICR_TYPER_VLPIS != 0 { GICR_FRAMES_V4 } else { GICR_FRAMES_V3 };
+    }
+    Err(KernelError::Hardware("no GICv3 redistributor matches this CPU's affinity"))
+}
+
+/// Configures and enables SPI `intid` (group 1, level, default priority: set for every SPI
+/// during init), routed to the CPU with affinity `route`.
+fn enable_spi(intid: u32, route: u64) {
+    let ptr = (hhdm_base() + GICD_BASE.load(Ordering::Relaxed) + GICD_IROUTER + 8 * u64::from(intid)) as *mut u64;
+    // SAFETY: GICD_IROUTER<n> for an SPI below the distributor's line count lies inside the
+    // 64 KiB distributor window; it is a 64-bit register.
+    unsafe { core::ptr::write_volatile(ptr, route) };
+    gicd_write(GICD_ISENABLER + u64::from(intid / 32) * 4, 1 << (intid % 32));
+}
+
+/// Enables private interrupt `intid` (0-31) on this CPU and dispatches it to the timer.
+pub fn enable_timer_ppi(intid: u32) -> Result<(), KernelError> {
+    if intid >= FIRST_SPI {
+        return Err(KernelError::Hardware("timer interrupt is not a private peripheral interrupt"));
+    }
+    if GICR_BASE.load(Ordering::Relaxed) == 0 {
+        return Err(KernelError::NotInitialised("GIC redistributor"));
+    }
+    TIMER_INTID.store(intid, Ordering::Relaxed);
+    gicr_write(GICR_SGI + GICD_ISENABLER, 1 << intid);
+    Ok(())
+}
+
+/// Counts an interrupt nobody handles.
+pub fn count_unexpected() {
+    UNEXPECTED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Interrupts that arrived without a handler, plus spurious acknowledgements, so far
+/// (reported by the monitor).
+pub fn unexpected_interrupts() -> u64 {
+    UNEXPECTED.load(Ordering::Relaxed) + SPURIOUS.load(Ordering::Relaxed)
+}
+
+/// Disables an interrupt that has no handler, so a stuck line cannot storm.
+fn disable(intid: u32) {
+    let word = u64::from(intid / 32) * 4;
+    if intid < FIRST_SPI {
+        gicr_write(GICR_SGI + GICD_ICENABLER + word, 1 << (intid % 32));
+    } else {
+        gicd_write(GICD_ICENABLER + word, 1 << (intid % 32));
+    }
+}
+
+/// IRQ exception: acknowledge, dispatch and complete every pending interrupt (bounded).
+pub fn on_interrupt() {
+    let timer = TIMER_INTID.load(Ordering::Relaxed);
+    let uart = UART_INTID.load(Ordering::Relaxed);
+    for round in 0..MAX_PER_EXCEPTION {
+        let intid = icc_ack();
+        if intid >= SPECIAL_FIRST {
+            if round == 0 {
+                SPURIOUS.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
+        if intid == timer {
+            super::timer::on_interrupt();
+        } else if intid == uart {
+            super::uart::clear_rx_interrupt();
+            crate::monitor::on_serial_interrupt();
+        } else {
+            count_unexpected();
+            disable(intid);
+        }
+        icc_eoi(intid);
+    }
+}

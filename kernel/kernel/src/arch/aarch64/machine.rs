@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! The machine: power-off through PSCI `SYSTEM_OFF`, halting this CPU, and the fault
+//! self-test's load.
+//!
+//! The PSCI conduit (`hvc` or `smc`) comes from the device tree's `/psci` node: firmware at EL2
+//! (QEMU's built-in PSCI without `virtualization=on`) answers `hvc`, firmware at EL3 (or QEMU with
+//! `virtualization=on`, where the kernel itself entered at EL2) answers `smc`. PSCI cannot
+//! report an exit status: QEMU exits with status 0 either way and the serial log says what
+//! happened.
+
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use cambios_abi::exit::ExitCode;
+use kernel_boot::PsciConduit;
+
+/// PSCI 0.2+ `SYSTEM_OFF` function id (SMC32 calling convention).
+const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
+
+const CONDUIT_NONE: u8 = 0;
+const CONDUIT_HVC: u8 = 1;
+const CONDUIT_SMC: u8 = 2;
+
+static CONDUIT: AtomicU8 = AtomicU8::new(CONDUIT_NONE);
+
+/// Records the PSCI conduit the device tree names.
+pub fn set_psci_conduit(conduit: PsciConduit) {
+    let value = match conduit {
+        PsciConduit::None => CONDUIT_NONE,
+        PsciConduit::Hvc => CONDUIT_HVC,
+        PsciConduit::Smc => CONDUIT_SMC,
+    };
+    CONDUIT.store(value, Ordering::Relaxed);
+}
+
+/// Stops this CPU for good: every exception masked, then `wfi` forever.
+pub fn halt() -> ! {
+    loop {
+        // SAFETY: masking every exception and waiting; with DAIF all set nothing is ever taken,
+        // so this only parks the CPU.
+        unsafe { core::arch::asm!("msr daifset, #0xf", "wfi", options(nomem, nostack)) };
+    }
+}
+
+/// Powers the machine off through PSCI `SYSTEM_OFF`; halts if there is no PSCI or the
+/// firmware returns. `code` cannot be passed on (PSCI has no status argument).
+pub fn exit(_code: ExitCode) -> ! {
+    match CONDUIT.load(Ordering::Relaxed) {
+        CONDUIT_HVC => {
+            // SAFETY: an SMCCC call to the hypervisor-level PSCI firmware the device tree
+            // names; SYSTEM_OFF does not return on success, and per SMCCC only x0-x17 may be
+            // changed on return (declared clobbered through the C ABI).
+            unsafe {
+                core::arch::asm!("hvc #0", inout("x0") PSCI_SYSTEM_OFF => _, clobber_abi("C"), options(nostack));
+            }
+        }
+        CONDUIT_SMC => {
+            // SAFETY: as above, through the secure-monitor conduit.
+            unsafe {
+                core::arch::asm!("smc #0", inout("x0") PSCI_SYSTEM_OFF => _, clobber_abi("C"), options(nostack));
+            }
+        }
+        _ => {}
+    }
+    halt()
+}
+
+/// Loads from `addr` (the fault self-test uses an address that is never mapped).
+#[cfg_attr(not(feature = "selftest"), allow(dead_code, reason = "used by the self-tests only"))]
+pub fn trigger_test_fault(addr: u64) {
+    // SAFETY: a deliberate load from an unmapped address: the data abort handler reports the
+    // fault and stops the machine; no memory is changed.
+    unsafe { core::arch::asm!("ldr {0}, [{0}]", inout(reg) addr => _, options(nostack, readonly)) };
+}

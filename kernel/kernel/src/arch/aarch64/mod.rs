@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! AArch64 (ARMv8-A, EL1) support: the `arch` interface for QEMU `virt` and machines booted
+//! the same way (an arm64 Image with a device tree in x0, a GICv3, a PL011 console, PSCI).
+//!
+//! | file | concern |
+//! |---|---|
+//! | `entry.rs` | Image header, `_start` (MMU off, EL2 → EL1), early tables, jump to the upper half, BootInfo from the DTB |
+//! | `uart.rs` | PL011 console |
+//! | `paging.rs` | address-space constants and the final kernel address space (TTBR1, 4 KiB granule, 48-bit) |
+//! | `trap.rs` | VBAR_EL1 vector table, register frame, exception reports, stack-overflow detection |
+//! | `gic.rs` | GICv3 distributor, redistributor and CPU interface; interrupt dispatch |
+//! | `timer.rs` | periodic tick from the EL1 physical generic timer |
+//! | `cpu.rs` | interrupt masking (DAIF), idle, stack switching, system-register helpers |
+//! | `machine.rs` | PSCI power-off, halt, the fault self-test's load |
+
+mod cpu;
+mod entry;
+mod gic;
+mod machine;
+mod paging;
+mod timer;
+mod trap;
+mod uart;
+
+pub use cpu::{
+    IrqState, disable_interrupts, enable_interrupts, irq_restore, irq_save, switch_stack, wait_for_interrupt,
+};
+pub use gic::{init_interrupts, unexpected_interrupts};
+#[cfg_attr(not(feature = "selftest"), allow(unused_imports, reason = "used by the self-tests only"))]
+pub use machine::trigger_test_fault;
+pub use machine::{exit, halt};
+pub use paging::{EARLY_MAP_LIMIT, KERNEL_OFFSET, hhdm_base, init_paging};
+pub use timer::{counter, init_timer};
+pub use trap::init_traps;
+pub use uart::{console_init, console_read_byte, console_write};
+
+/// This architecture.
+pub const ARCH: cambios_abi::Arch = cambios_abi::Arch::Aarch64;

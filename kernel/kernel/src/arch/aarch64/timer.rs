@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! The periodic tick: the EL1 physical generic timer (`CNTP_*_EL0`) with absolute deadlines in
+//! `CNTP_CVAL_EL0`, and the free-running counter `CNTPCT_EL0` as the monotonic clock.
+//!
+//! Deadlines advance by exactly one period from the previous deadline
+//! (`kernel_core::clock::PeriodicDeadline`), so the tick does not drift; when interrupts were
+//! blocked for several periods the missed ticks are skipped, not replayed. The counter's
+//! frequency is `CNTFRQ_EL0`, which the firmware programs (62.5 MHz on QEMU `virt` with a
+//! Cortex-A72): no calibration needed.
+
+use kernel_boot::BootInfo;
+use kernel_core::clock::{PeriodicDeadline, period_ticks};
+use kernel_core::sync::LockClass;
+
+use crate::arch::TimerReport;
+use crate::error::KernelError;
+use crate::sync::SpinLock;
+
+/// The non-secure EL1 physical timer's private interrupt (PPI 14) on systems following the
+/// Server Base System Architecture, QEMU `virt` included; used when the device tree has no
+/// `arm,armv8-timer` node.
+const DEFAULT_TIMER_INTID: u32 = 30;
+/// CNTP_CTL_EL0.ENABLE.
+const CTL_ENABLE: u64 = 1 << 0;
+/// CNTP_CTL_EL0.IMASK.
+const CTL_IMASK: u64 = 1 << 1;
+
+static DEADLINE: SpinLock<Option<PeriodicDeadline>> = SpinLock::new(LockClass::Timer, None);
+
+/// The free-running physical counter.
+pub fn counter() -> u64 {
+    let t: u64;
+    // SAFETY: reading CNTPCT_EL0 has no side effects (EL1 access is allowed: the boot code
+    // sets CNTHCTL_EL2 when it enters at EL2); the `isb` keeps the read from being hoisted.
+    unsafe { core::arch::asm!("isb", "mrs {0}, cntpct_el0", out(reg) t, options(nomem, nostack, preserves_flags)) };
+    t
+}
+
+fn frequency() -> u64 {
+    let f: u64;
+    // SAFETY: reading CNTFRQ_EL0 has no side effects.
+    unsafe { core::arch::asm!("mrs {0}, cntfrq_el0", out(reg) f, options(nomem, nostack, preserves_flags)) };
+    f & 0xffff_ffff
+}
+
+fn arm(deadline: u64) {
+    // SAFETY: programming this CPU's physical timer: compare value, then enabled and unmasked.
+    // The interrupt it raises is handled by `on_interrupt`.
+    unsafe {
+        core::arch::asm!(
+            "msr cntp_cval_el0, {cval}",
+            "msr cntp_ctl_el0, {ctl}",
+            "isb",
+            cval = in(reg) deadline,
+            ctl = in(reg) CTL_ENABLE,
+            options(nostack, preserves_flags)
+        );
+    }
+}
+
+fn silence() {
+    // SAFETY: masking this CPU's physical timer output; nothing else changes.
+    unsafe { core::arch::asm!("msr cntp_ctl_el0, {0}", "isb", in(reg) CTL_IMASK, options(nostack, preserves_flags)) };
+}
+
+/// Starts the periodic tick at `hz`.
+pub fn init_timer(info: &BootInfo, hz: u32) -> Result<TimerReport, KernelError> {
+    let counter_hz = frequency();
+    if counter_hz == 0 {
+        return Err(KernelError::Hardware("CNTFRQ_EL0 is zero: the firmware did not set the counter frequency"));
+    }
+    let period = period_ticks(counter_hz, hz)?;
+    let deadline = PeriodicDeadline::new(counter(), period)?;
+    {
+        let mut slot = DEADLINE.lock();
+        arm(deadline.next());
+        *slot = Some(deadline);
+    }
+    let intid = info.arm_timer.map_or(DEFAULT_TIMER_INTID, |t| t.phys_el1);
+    super::gic::enable_timer_ppi(intid)?;
+    Ok(TimerReport {
+        source: match (intid, info.arm_timer.is_some()) {
+            (DEFAULT_TIMER_INTID, true) => {
+                "EL1 physical timer (CNTP_CVAL_EL0 deadlines, INTID 30 from the device tree)"
+            }
+            (DEFAULT_TIMER_INTID, false) => "EL1 physical timer (CNTP_CVAL_EL0 deadlines, default INTID 30)",
+            _ => "EL1 physical timer (CNTP_CVAL_EL0 deadlines, INTID from the device tree)",
+        },
+        hz,
+        counter_hz,
+        counter: "CNTPCT_EL0",
+        calibrated_against: None,
+    })
+}
+
+/// Timer interrupt: arm the next deadline (which lowers the level-triggered line) and count
+/// the tick (an interrupt that arrives before the deadline re-arms it and is not a tick).
+pub fn on_interrupt() {
+    let next = DEADLINE.lock().as_mut().map(|d| {
+        let now = counter();
+        (d.is_due(now), d.advance(now).next_deadline)
+    });
+    match next {
+        Some((due, next)) => {
+            arm(next);
+            if due {
+                crate::time::on_tick();
+            }
+        }
+        None => silence(),
+    }
+}
