@@ -16,7 +16,7 @@ use crate::{arch, heap, layout, memory, modules, tables, time};
 /// page tables active. Never returns.
 pub fn kernel_main(info: &BootInfo) -> ! {
     match boot(info) {
-        Ok(never) => never,
+        Ok(never) => match never {},
         Err(e) => {
             kerror!("boot failed: {e}");
             crate::trap::stop()
@@ -62,7 +62,13 @@ fn boot(info: &BootInfo) -> Result<core::convert::Infallible, KernelError> {
         kwarn!("[memory] {} RAM ranges did not fit the table and are not used", info.dropped_memory);
     }
     for r in info.reserved_ranges() {
-        kinfo!("[reserved] {:#014x}-{:#014x} {} ({} KiB)", r.range.start, r.range.end, r.kind.name(), r.range.len().div_ceil(1024));
+        kinfo!(
+            "[reserved] {:#014x}-{:#014x} {} ({} KiB)",
+            r.range.start,
+            r.range.end,
+            r.kind.name(),
+            r.range.len().div_ceil(1024)
+        );
     }
     if info.dropped_reserved > 0 {
         return Err(KernelError::TooManyReservedRanges(info.dropped_reserved));
@@ -116,7 +122,7 @@ extern "C" fn continue_on_kernel_stack() -> ! {
         None => Err(KernelError::NotInitialised("boot information")),
     };
     match result {
-        Ok(never) => never,
+        Ok(never) => match never {},
         Err(e) => {
             kerror!("boot failed: {e}");
             crate::trap::stop()
@@ -161,7 +167,11 @@ fn boot_on_kernel_stack(info: &BootInfo) -> Result<core::convert::Infallible, Ke
     let irq = arch::init_interrupts(info)?;
     match irq.uart_irq {
         Some(n) => kinfo!("[irq] {}, {} lines, serial receive on interrupt {}", irq.controller, irq.lines, n),
-        None => kinfo!("[irq] {}, {} lines, no serial receive interrupt (console input unavailable)", irq.controller, irq.lines),
+        None => kinfo!(
+            "[irq] {}, {} lines, no serial receive interrupt (console input unavailable)",
+            irq.controller,
+            irq.lines
+        ),
     }
 
     // Timer and clock.

@@ -10,9 +10,9 @@
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU8, Ordering};
 
+use crate::sync::SpinLock;
 use kernel_core::cmdline::LogLevel;
 use kernel_core::sync::LockClass;
-use crate::sync::SpinLock;
 
 use crate::arch;
 

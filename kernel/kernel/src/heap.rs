@@ -9,13 +9,12 @@
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{self, NonNull};
 
+use crate::sync::SpinLock;
 use buddy_system_allocator::Heap;
 use kernel_core::addr::PhysAddr;
 use kernel_core::frame::BuddyAllocator;
 use kernel_core::sync::LockClass;
-use crate::sync::SpinLock;
 
-use crate::arch;
 use crate::error::KernelError;
 use crate::layout::{self, KERNEL_HEAP_SIZE};
 use crate::memory::FRAMES;

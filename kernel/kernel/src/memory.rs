@@ -11,13 +11,13 @@
 //! section permissions, device and firmware windows, and the boot CPU's kernel stack with an
 //! unmapped guard region below it. The architecture then switches to it.
 
+use crate::sync::SpinLock;
 use kernel_boot::BootInfo;
 use kernel_core::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use kernel_core::frame::{BuddyAllocator, FrameError};
 use kernel_core::memmap::{Range, RangeList};
 use kernel_core::paging::{MapAttrs, Mapper, PageTableFormat, PhysMemory, Table, TableAllocator};
 use kernel_core::sync::LockClass;
-use crate::sync::SpinLock;
 
 use crate::arch;
 use crate::error::KernelError;
@@ -30,10 +30,8 @@ pub type FrameAllocator = BuddyAllocator<'static>;
 pub static FRAMES: SpinLock<Option<FrameAllocator>> = SpinLock::new(LockClass::Frames, None);
 
 /// Ranges too high for the early direct map, added after paging (and the object-table region).
-static DEFERRED: SpinLock<Deferred> = SpinLock::new(
-    LockClass::Frames,
-    Deferred { high: RangeList::new(), tables: Range { start: 0, end: 0 } },
-);
+static DEFERRED: SpinLock<Deferred> =
+    SpinLock::new(LockClass::Frames, Deferred { high: RangeList::new(), tables: Range { start: 0, end: 0 } });
 
 struct Deferred {
     high: RangeList<{ kernel_boot::MAX_MEMORY_RANGES }>,
@@ -51,8 +49,6 @@ pub struct FrameReport {
     pub deferred: u64,
     /// Where the allocator's metadata lives.
     pub metadata: Range,
-    /// The kernel object-table region.
-    pub tables: Range,
 }
 
 /// Builds the frame allocator; `table_bytes(usable)` sizes the object-table region to carve out.
@@ -101,13 +97,8 @@ pub fn init_frames(
             deferred_bytes += high.len();
         }
     }
-    let report = FrameReport {
-        usable: usable.total(),
-        free_now: allocator.free_frames(),
-        deferred: deferred_bytes,
-        metadata,
-        tables,
-    };
+    let report =
+        FrameReport { usable: usable.total(), free_now: allocator.free_frames(), deferred: deferred_bytes, metadata };
     *FRAMES.lock() = Some(allocator);
     *DEFERRED.lock() = Deferred { high: deferred, tables };
     Ok(report)
@@ -197,8 +188,6 @@ pub struct KernelSpace {
     pub root: PhysAddr,
     /// Frames used for page tables.
     pub table_frames: u64,
-    /// The boot CPU's kernel stack: (lowest mapped address, top).
-    pub stack: (u64, u64),
 }
 
 /// Builds the kernel address space in format `F`.
@@ -222,9 +211,17 @@ pub fn build_kernel_space<F: PageTableFormat>(
         ram.push(r.grow_to_pages())?;
     }
     ram.normalize();
-    for r in ram.as_slice() {
-        let va = hhdm_base.checked_add(r.start).ok_or(KernelError::AddressSpace("RAM beyond the direct map"))?;
-        mapper.map(VirtAddr(va), PhysAddr(r.start), r.len(), MapAttrs::KERNEL_DATA, &mut tables)?;
+    // The kernel image appears in the direct map read-only: no writable alias of its code.
+    let image_phys = layout::image_phys_range().grow_to_pages();
+    let mut writable = ram;
+    writable.subtract(image_phys)?;
+    for (list, attrs) in
+        [(writable.as_slice(), MapAttrs::KERNEL_DATA), (core::slice::from_ref(&image_phys), MapAttrs::KERNEL_RODATA)]
+    {
+        for r in list {
+            let va = hhdm_base.checked_add(r.start).ok_or(KernelError::AddressSpace("RAM beyond the direct map"))?;
+            mapper.map(VirtAddr(va), PhysAddr(r.start), r.len(), attrs, &mut tables)?;
+        }
     }
 
     for w in windows {
@@ -256,10 +253,10 @@ pub fn build_kernel_space<F: PageTableFormat>(
         mapper.map_with_max_level(VirtAddr(start), PhysAddr(phys), len, attrs, &mut tables, 0)?;
     }
 
-    let (bottom, top) = layout::kernel_stack(0);
+    let (bottom, _top) = layout::kernel_stack(0);
     let order = BuddyAllocator::order_for(layout::KERNEL_STACK_SIZE).ok_or(FrameError::BadOrder)?;
     let stack_frames = tables.frames.allocate(order)?;
     mapper.map(VirtAddr(bottom), stack_frames, layout::KERNEL_STACK_SIZE, MapAttrs::KERNEL_DATA, &mut tables)?;
 
-    Ok(KernelSpace { root: mapper.root(), table_frames: tables.used, stack: (bottom, top) })
+    Ok(KernelSpace { root: mapper.root(), table_frames: tables.used })
 }

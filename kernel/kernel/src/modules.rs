@@ -21,17 +21,17 @@ pub fn report(info: &BootInfo) {
         let bytes = unsafe { core::slice::from_raw_parts(ptr.cast_const(), len) };
         match initrd::parse(bytes) {
             Ok(archive) => {
-                kinfo!(
-                    "[modules] initrd at {:#x}, {} bytes, {} entries",
-                    module.range.start,
-                    len,
-                    archive.len()
-                );
+                kinfo!("[modules] initrd at {:#x}, {} bytes, {} entries", module.range.start, len, archive.len());
                 for entry in archive.entries() {
                     kinfo!("[modules]   {} ({} bytes)", entry.name, entry.data.len());
                 }
             }
-            Err(e) => kinfo!("[modules] initrd at {:#x}, {} bytes: not a CambiOS initrd ({}), ignored", module.range.start, len, e),
+            Err(e) => kinfo!(
+                "[modules] initrd at {:#x}, {} bytes: not a CambiOS initrd ({}), ignored",
+                module.range.start,
+                len,
+                e
+            ),
         }
     }
     if !any {

@@ -6,9 +6,9 @@
 //! ([`on_serial_interrupt`]); the idle loop turns them into lines and runs commands
 //! ([`poll`]). Nothing is printed unless the user types something.
 
+use crate::sync::SpinLock;
 use cambios_abi::exit::ExitCode;
 use kernel_core::sync::LockClass;
-use crate::sync::SpinLock;
 
 use crate::{arch, memory, time};
 
@@ -26,8 +26,7 @@ static INPUT: SpinLock<Input> =
     SpinLock::new(LockClass::SerialInput, Input { ring: [0; RING], head: 0, len: 0, dropped: 0 });
 
 /// The line being typed (only the idle loop touches it).
-static LINE_BUF: SpinLock<Line> =
-    SpinLock::new(LockClass::MonitorLine, Line { bytes: [0; LINE], len: 0 });
+static LINE_BUF: SpinLock<Line> = SpinLock::new(LockClass::MonitorLine, Line { bytes: [0; LINE], len: 0 });
 
 struct Line {
     bytes: [u8; LINE],
@@ -70,24 +69,16 @@ pub fn poll() {
         let mut line = LINE_BUF.lock();
         match byte {
             b'\r' | b'\n' => {
-                let len = line.len;
+                let (bytes, len) = (line.bytes, line.len);
                 line.len = 0;
-                let text = line.bytes.get(..len).and_then(|b| core::str::from_utf8(b).ok()).unwrap_or("");
-                let mut copy = [0u8; LINE];
-                let n = text.len().min(LINE);
-                if let (Some(dst), Some(src)) = (copy.get_mut(..n), text.as_bytes().get(..n)) {
-                    dst.copy_from_slice(src);
-                }
                 drop(line);
                 kprintln!();
-                run(core::str::from_utf8(copy.get(..n).unwrap_or(&[])).unwrap_or(""));
+                run(bytes.get(..len).and_then(|b| core::str::from_utf8(b).ok()).unwrap_or(""));
             }
-            0x08 | 0x7f => {
-                if line.len > 0 {
-                    line.len -= 1;
-                    drop(line);
-                    crate::console::print(format_args!("\x08 \x08"));
-                }
+            0x08 | 0x7f if line.len > 0 => {
+                line.len -= 1;
+                drop(line);
+                crate::console::print(format_args!("\x08 \x08"));
             }
             0x20..=0x7e => {
                 let len = line.len;
@@ -111,7 +102,13 @@ fn run(line: &str) {
         "help" => kprintln!("{HELP}"),
         "uptime" => {
             let ns = time::uptime_ns();
-            kprintln!("uptime: {}.{:03} s, {} timer ticks", ns / 1_000_000_000, (ns / 1_000_000) % 1000, time::ticks());
+            kprintln!(
+                "uptime: {}.{:03} s, {} timer ticks, {} unexpected interrupts",
+                ns / 1_000_000_000,
+                (ns / 1_000_000) % 1000,
+                time::ticks(),
+                arch::unexpected_interrupts()
+            );
         }
         "mem" => {
             let (free, total) = memory::frame_counts();

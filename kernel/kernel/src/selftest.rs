@@ -8,6 +8,8 @@
 //! * `fault`: loads from `TEST_FAULT_ADDR`, which is never mapped: the fault report must
 //!   appear and the machine stops.
 //! * `panic`: panics on purpose: the panic line must appear and the machine stops.
+//! * `overflow`: recurses until the kernel stack runs into its guard page: the fault report
+//!   must name the guard page (a stack overflow is reported, not silent corruption).
 
 use cambios_abi::bootlog::{SELFTEST_MIN_TICKS, SELFTEST_TAG, TEST_FAULT_ADDR};
 use cambios_abi::exit::ExitCode;
@@ -30,7 +32,13 @@ pub fn run(name: &str) {
                 panic!("deliberate panic requested by cambios.test=panic");
             }
         }
-        other => kprintln!("{SELFTEST_TAG} unknown self-test '{other}' (known: ticks, fault, panic)"),
+        "overflow" => {
+            kprintln!("{SELFTEST_TAG} overflow: recursing until the kernel stack guard page is hit");
+            let depth = recurse(0);
+            kprintln!("{SELFTEST_TAG} overflow: FAILED: recursion returned at depth {depth}");
+            arch::exit(ExitCode::Failure);
+        }
+        other => kprintln!("{SELFTEST_TAG} unknown self-test '{other}' (known: ticks, fault, panic, overflow)"),
     }
 }
 
@@ -63,9 +71,24 @@ fn ticks() -> ! {
     }
     let (violations, first) = crate::sync::lock_order_violations();
     if let Some((acquiring, held)) = first {
-        kprintln!("{SELFTEST_TAG} ticks: {violations} lock-order violations, first: rank {acquiring} taken while holding rank {held}");
+        kprintln!(
+            "{SELFTEST_TAG} ticks: {violations} lock-order violations, first: rank {acquiring} taken while holding rank {held}"
+        );
         fail("ticks", "lock order violated");
     }
     kprintln!("{SELFTEST_TAG} ticks: passed ({ticks} ticks in {} ms)", elapsed_ns / 1_000_000);
     arch::exit(ExitCode::Success)
+}
+
+/// Recursion that cannot be optimised into a loop: each level keeps a 512-byte buffer live
+/// across the call. Bounded by the stack itself: 2^20 levels would need 512 MiB of stack.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let mut buffer = [0u8; 512];
+    buffer[0] = depth as u8;
+    let buffer = core::hint::black_box(buffer);
+    if depth > 1 << 20 {
+        return depth;
+    }
+    recurse(depth + 1) + u64::from(buffer.get(depth as usize % 512).copied().unwrap_or(0))
 }

@@ -9,15 +9,19 @@
 
 use kernel_core::addr::PhysAddr;
 use kernel_core::memmap::Range;
-use kernel_core::tier::{Tier, TableSizing, size_tables};
+use kernel_core::tier::{TableSizing, Tier, size_tables};
 
 use kernel_core::sync::LockClass;
 
 use crate::error::KernelError;
-use crate::sync::SpinLock;
 use crate::layout;
+use crate::sync::SpinLock;
 
-#[cfg(any(all(feature = "tier1", feature = "tier2"), all(feature = "tier1", feature = "tier3"), all(feature = "tier2", feature = "tier3")))]
+#[cfg(any(
+    all(feature = "tier1", feature = "tier2"),
+    all(feature = "tier1", feature = "tier3"),
+    all(feature = "tier2", feature = "tier3")
+))]
 compile_error!("select exactly one deployment tier feature: tier1, tier2 or tier3");
 #[cfg(not(any(feature = "tier1", feature = "tier2", feature = "tier3")))]
 compile_error!("select a deployment tier feature: tier1, tier2 or tier3");

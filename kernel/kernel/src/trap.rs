@@ -47,7 +47,9 @@ pub fn kernel_fault(report: &FaultReport<'_>) -> ! {
         report.code.map_or(0, |c| c)
     ));
     if report.addr.is_some_and(layout::is_stack_guard) {
-        crate::console::force_print(format_args!("{FAULT_TAG}   the address is a kernel stack guard page: stack overflow\n"));
+        crate::console::force_print(format_args!(
+            "{FAULT_TAG}   the address is a kernel stack guard page: stack overflow\n"
+        ));
     }
     for row in report.registers.chunks(4) {
         crate::console::force_print(format_args!("{FAULT_TAG}  "));

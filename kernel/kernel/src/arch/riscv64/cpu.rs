@@ -75,6 +75,7 @@ pub fn switch_stack(top: u64, entry: extern "C" fn() -> !) -> ! {
 }
 
 /// Loads from `addr` (the fault self-test uses an address that is never mapped).
+#[cfg(feature = "selftest")]
 pub fn trigger_test_fault(addr: u64) {
     // SAFETY: a deliberate load from an unmapped address: the trap handler reports the fault
     // and stops the machine; no memory is changed.

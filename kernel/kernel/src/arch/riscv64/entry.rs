@@ -196,7 +196,7 @@ fn read_boot_info(dtb_phys: u64) -> Result<BootInfo, kernel_boot::BootError> {
             u32::from_be_bytes([words[4], words[5], words[6], words[7]]),
         )
     };
-    if magic != 0xd00d_feed || size < 40 || size > MAX_DTB_SIZE {
+    if magic != 0xd00d_feed || !(40..=MAX_DTB_SIZE).contains(&size) {
         return Err(kernel_boot::BootError::BadDeviceTree);
     }
     // SAFETY: as above; `size` is the device tree's own length, checked against a sane bound,

@@ -22,14 +22,16 @@ mod timer;
 mod trap;
 mod uart;
 
+#[cfg(feature = "selftest")]
+pub use cpu::trigger_test_fault;
 pub use cpu::{
     IrqState, disable_interrupts, enable_interrupts, exit, halt, irq_restore, irq_save, switch_stack,
-    trigger_test_fault, wait_for_interrupt,
+    wait_for_interrupt,
 };
 pub use paging::{EARLY_MAP_LIMIT, KERNEL_OFFSET, hhdm_base, init_paging};
 pub use plic::init_interrupts;
 pub use timer::{counter, init_timer};
-pub use trap::init_traps;
+pub use trap::{init_traps, unexpected_interrupts};
 pub use uart::{console_init, console_read_byte, console_write};
 
 /// This architecture.

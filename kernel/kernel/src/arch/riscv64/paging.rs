@@ -74,8 +74,12 @@ pub fn init_paging(info: &BootInfo, frames: &mut FrameAllocator) -> Result<Pagin
         return Err(KernelError::AddressSpace("Sv39 direct map holds at most 252 GiB of physical addresses"));
     }
     let (space, satp_mode, format) = match mode() {
-        PagingMode::Sv48 => (build_kernel_space::<Sv48>(info, frames, HHDM_SV48, &windows)?, SATP_MODE_SV48, "riscv Sv48"),
-        PagingMode::Sv39 => (build_kernel_space::<Sv39>(info, frames, HHDM_SV39, &windows)?, SATP_MODE_SV39, "riscv Sv39"),
+        PagingMode::Sv48 => {
+            (build_kernel_space::<Sv48>(info, frames, HHDM_SV48, &windows)?, SATP_MODE_SV48, "riscv Sv48")
+        }
+        PagingMode::Sv39 => {
+            (build_kernel_space::<Sv39>(info, frames, HHDM_SV39, &windows)?, SATP_MODE_SV39, "riscv Sv39")
+        }
     };
     let satp = (satp_mode << 60) | (space.root.as_u64() >> 12);
     // SAFETY: the new tables map everything the kernel touches from here on (its image at the

@@ -15,8 +15,7 @@ use crate::arch::TimerReport;
 use crate::error::KernelError;
 use crate::sync::SpinLock;
 
-static DEADLINE: SpinLock<Option<PeriodicDeadline>> =
-    SpinLock::new(kernel_core::sync::LockClass::Timer, None);
+static DEADLINE: SpinLock<Option<PeriodicDeadline>> = SpinLock::new(kernel_core::sync::LockClass::Timer, None);
 static LEGACY: AtomicBool = AtomicBool::new(false);
 
 /// The free-running `time` counter.

@@ -28,7 +28,7 @@ pub struct TrapFrame {
 }
 
 const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
-const _: () = assert!(FRAME_SIZE % 16 == 0);
+const _: () = assert!(FRAME_SIZE.is_multiple_of(16));
 const _: () = assert!(KERNEL_STACK_SLOT.is_power_of_two() && KERNEL_STACK_SIZE.is_power_of_two());
 const _: () = assert!(KERNEL_STACK_SLOT == 2 * KERNEL_STACK_SIZE);
 const _: () = assert!((KERNEL_STACK_SLOTS * KERNEL_STACK_SLOT).is_power_of_two());
@@ -170,13 +170,11 @@ const IRQ_SUPERVISOR_EXTERNAL: u64 = 9;
 
 /// The trap vector is installed by the boot code before Rust runs; this only reports it.
 pub fn init_traps() -> Result<TrapReport, KernelError> {
-    Ok(TrapReport {
-        detail: "stvec direct mode, full register frame, emergency stack for kernel stack overflow",
-    })
+    Ok(TrapReport { detail: "stvec direct mode, full register frame, emergency stack for kernel stack overflow" })
 }
 
-/// Interrupts that had no handler so far.
-pub fn spurious_interrupts() -> u64 {
+/// Interrupts that had no handler so far (reported by the monitor).
+pub fn unexpected_interrupts() -> u64 {
     SPURIOUS.load(Ordering::Relaxed)
 }
 
@@ -238,7 +236,7 @@ extern "C" fn riscv64_trap_handler(frame: &mut TrapFrame) {
         vector: cause,
         name: exception_name(cause),
         addr: has_address(cause).then_some(frame.stval),
-        code: Some(frame.sstatus),
+        code: None,
         pc: frame.sepc,
         sp: frame.x[2],
         registers: &registers,

@@ -5,7 +5,7 @@
 //! console uses QEMU's default address through the early direct map; afterwards it uses the
 //! UART the device tree's `/chosen stdout-path` names.
 
-use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use kernel_boot::{BootInfo, UartKind};
 
