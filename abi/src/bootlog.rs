@@ -13,8 +13,17 @@ pub const READY_PREFIX: &str = "CambiOS ready: ";
 
 /// Milestone tags, in the order their first lines appear in every boot log.
 pub const MILESTONES: [&str; 11] = [
-    "[boot]", "[memory]", "[reserved]", "[frames]", "[paging]", "[heap]", "[tables]", "[traps]", "[irq]",
-    "[timer]", "[modules]",
+    "[boot]",
+    "[memory]",
+    "[reserved]",
+    "[frames]",
+    "[paging]",
+    "[heap]",
+    "[tables]",
+    "[traps]",
+    "[irq]",
+    "[timer]",
+    "[modules]",
 ];
 
 /// Tag of the lines a self-test kernel (cargo feature `selftest`) prints after the ready line.

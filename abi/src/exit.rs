@@ -25,9 +25,9 @@ impl ExitCode {
     /// Returns `None` for a status the kernel never produces (for example QEMU's own errors).
     pub fn from_qemu_status(arch: crate::Arch, status: i32) -> Option<ExitCode> {
         match arch {
-            crate::Arch::X86_64 => [ExitCode::Success, ExitCode::Failure]
-                .into_iter()
-                .find(|code| code.x86_qemu_status() == status),
+            crate::Arch::X86_64 => {
+                [ExitCode::Success, ExitCode::Failure].into_iter().find(|code| code.x86_qemu_status() == status)
+            }
             crate::Arch::Aarch64 | crate::Arch::Riscv64 => match status {
                 0 => Some(ExitCode::Success),
                 _ => None,

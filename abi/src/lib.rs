@@ -8,6 +8,7 @@
 
 pub mod bootlog;
 pub mod exit;
+pub mod initrd;
 
 /// The architectures CambiOS runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

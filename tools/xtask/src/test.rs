@@ -1,0 +1,548 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! `cargo xtask test`: host unit tests (`cargo test`) and the QEMU boot-test matrix.
+//!
+//! Every QEMU test is one row of [`MATRIX`]. For each architecture the runner builds the
+//! self-test kernel and the initrd once, then boots each row in turn (sequentially: CI has
+//! two cores), reads the serial line, types boot-monitor input when a row asks for it, and
+//! judges the log with [`crate::logcheck`] under a host-side timeout. It prints one line per
+//! test and ends with one `N passed, M failed` line.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use cambios_abi::Arch;
+use cambios_abi::bootlog::{READY_PREFIX, TEST_CMDLINE_KEY};
+
+use crate::cli::{BuildOpts, DEFAULT_MEM_MIB, DEFAULT_SMP, Suite, TestOpts};
+use crate::logcheck::{self, ConsoleStep, Exit, Expect, Modules, Outcome, Verdict};
+use crate::qemu::{self, Boot, Console, Machine, Session};
+use crate::util::{self, Color, Context, Result, bail, display_path, paint, status};
+
+/// The boot-monitor conversation of the `console` test.
+pub const CONSOLE_STEPS: &[ConsoleStep] = &[
+    ConsoleStep { input: "uptime\n", expect: "uptime: " },
+    ConsoleStep { input: "mem\n", expect: "mem: " },
+    ConsoleStep { input: "poweroff\n", expect: "Powering off." },
+];
+
+/// How QEMU gets the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Medium {
+    /// QEMU `-kernel` (PVH / arm64 Image / OpenSBI payload).
+    Direct,
+    /// A GRUB rescue ISO booted from CD (Multiboot2; x86_64 only).
+    Grub,
+}
+
+/// One QEMU boot test.
+#[derive(Clone, Copy, Debug)]
+pub struct QemuTest {
+    /// Name (`<arch>/<name>` in the output and the log file name).
+    pub name: &'static str,
+    /// Only on this architecture (`None`: all).
+    pub only: Option<Arch>,
+    /// `-smp`.
+    pub smp: u32,
+    /// `-m`, in MiB.
+    pub mem_mib: u64,
+    /// Lowest acceptable `mem=` on the ready line (`None`: `mem_mib - 64`).
+    pub min_mem_mib: Option<u64>,
+    /// Boot with the initrd.
+    pub initrd: bool,
+    /// Value of `cambios.test=` (`None`: not on the command line).
+    pub selftest: Option<&'static str>,
+    /// How the run must end.
+    pub outcome: Outcome,
+    /// How QEMU gets the kernel.
+    pub medium: Medium,
+    /// Lowest timeout for this test, in seconds (GRUB is slow).
+    pub min_timeout_secs: u64,
+}
+
+/// The default row every entry starts from.
+const BOOT: QemuTest = QemuTest {
+    name: "boot",
+    only: None,
+    smp: DEFAULT_SMP,
+    mem_mib: DEFAULT_MEM_MIB,
+    min_mem_mib: None,
+    initrd: true,
+    selftest: Some("ticks"),
+    outcome: Outcome::Selftest("ticks"),
+    medium: Medium::Direct,
+    min_timeout_secs: 0,
+};
+
+/// The boot-test matrix. Adding a test is adding a row.
+pub const MATRIX: &[QemuTest] = &[
+    BOOT,
+    QemuTest { name: "no-initrd", initrd: false, ..BOOT },
+    QemuTest { name: "mem-128M", mem_mib: 128, ..BOOT },
+    QemuTest { name: "mem-2G", mem_mib: 2048, min_mem_mib: Some(1900), ..BOOT },
+    QemuTest { name: "smp-1", smp: 1, ..BOOT },
+    QemuTest { name: "fault", selftest: Some("fault"), outcome: Outcome::Fault, ..BOOT },
+    QemuTest { name: "panic", selftest: Some("panic"), outcome: Outcome::Panic, ..BOOT },
+    QemuTest { name: "console", selftest: None, outcome: Outcome::Console(CONSOLE_STEPS), ..BOOT },
+    QemuTest { name: "grub-multiboot2", only: Some(Arch::X86_64), medium: Medium::Grub, min_timeout_secs: 120, ..BOOT },
+];
+
+/// Serial lines shown when a test fails.
+const TAIL_LINES: usize = 40;
+/// How long QEMU may keep running after the log went wrong (an unexpected fault or panic, a
+/// milestone out of order, ...) before it is stopped: time to finish a fault report.
+const FATAL_GRACE: Duration = Duration::from_secs(3);
+/// Up to this many lines the log is judged after every line, to stop a doomed run early.
+const EVALUATE_LINES: usize = 2000;
+/// How long QEMU gets to exit after the log says it is done.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// Passed / failed / skipped counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Tests that passed.
+    pub passed: u64,
+    /// Tests that failed.
+    pub failed: u64,
+    /// Tests that could not run here (missing tools).
+    pub skipped: u64,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+    }
+
+    /// The closing line.
+    pub fn summary(&self) -> String {
+        let mut line = format!("{} passed, {} failed", self.passed, self.failed);
+        if self.skipped > 0 {
+            line.push_str(&format!(", {} skipped", self.skipped));
+        }
+        line
+    }
+}
+
+/// Runs the selected tests; the process exit code is non-zero if any failed.
+pub fn run(opts: &TestOpts) -> Result<bool> {
+    if matches!(opts.suite, Suite::Qemu | Suite::All)
+        && let Some(filter) = &opts.filter
+        && opts.arches.iter().all(|&arch| selected(arch, Some(filter)).is_empty())
+    {
+        let names: Vec<String> = opts
+            .arches
+            .iter()
+            .flat_map(|&a| selected(a, None).into_iter().map(move |t| format!("{}/{}", a.name(), t.name)))
+            .collect();
+        bail!("no QEMU test matches --filter '{filter}' (tests: {})", names.join(", "));
+    }
+    let mut tally = Tally::default();
+    // A harness error (cannot start cargo, cannot write a log) counts as one failed test, so
+    // the run still ends with its summary line.
+    let mut add = |name: &str, result: Result<Tally>| match result {
+        Ok(t) => tally.add(t),
+        Err(e) => {
+            println!("test {name} ... {} ({e})", failed_label());
+            tally.failed += 1;
+        }
+    };
+    if matches!(opts.suite, Suite::Host | Suite::All) {
+        add("host/cargo-test", host_tests());
+    }
+    if matches!(opts.suite, Suite::Qemu | Suite::All) {
+        for &arch in &opts.arches {
+            add(&format!("{}/harness", arch.name()), qemu_tests(arch, opts));
+        }
+    }
+    println!("{}", tally.summary());
+    Ok(tally.failed == 0)
+}
+
+// ------------------------------------------------------------------------------ host tests
+
+/// Adds up cargo's `test result: ok. X passed; Y failed; ...` lines.
+pub fn parse_cargo_results(output: &str) -> Tally {
+    let mut tally = Tally::default();
+    for line in output.lines() {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else { continue };
+        for field in rest.split(';') {
+            let mut words = field.split_whitespace().rev();
+            let (Some(kind), Some(count)) = (words.next(), words.next()) else { continue };
+            let Ok(n) = count.parse::<u64>() else { continue };
+            match kind {
+                "passed" => tally.passed += n,
+                "failed" => tally.failed += n,
+                _ => {}
+            }
+        }
+    }
+    tally
+}
+
+fn host_tests() -> Result<Tally> {
+    status("Testing", "host crates (cargo test --workspace --exclude kernel)");
+    let started = Instant::now();
+    let mut cmd = util::cargo();
+    cmd.args(["test", "--workspace", "--exclude", "kernel", "--no-fail-fast"]).stdout(Stdio::piped());
+    let mut child = cmd.spawn().context("cannot start cargo test")?;
+    let mut output = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.context("reading cargo test output")?;
+            println!("{line}");
+            output.push_str(&line);
+            output.push('\n');
+        }
+    }
+    let exit = child.wait().context("waiting for cargo test")?;
+    let mut tally = parse_cargo_results(&output);
+    if !exit.success() && tally.failed == 0 {
+        // Did not compile, or a test binary crashed before reporting: one failure.
+        println!(
+            "test host/cargo-test ... {} (cargo test {} without reporting a failed test)",
+            paint("FAILED", Color::Red, false),
+            util::describe_status(exit)
+        );
+        tally.failed += 1;
+    }
+    status(
+        "Finished",
+        format!(
+            "host tests in {:.1} s: {} passed, {} failed",
+            started.elapsed().as_secs_f64(),
+            tally.passed,
+            tally.failed
+        ),
+    );
+    Ok(tally)
+}
+
+// ------------------------------------------------------------------------------ QEMU tests
+
+/// The rows of [`MATRIX`] that run on `arch` and match the filter.
+pub fn selected(arch: Arch, filter: Option<&str>) -> Vec<&'static QemuTest> {
+    MATRIX
+        .iter()
+        .filter(|t| t.only.is_none_or(|only| only == arch))
+        .filter(|t| filter.is_none_or(|f| format!("{}/{}", arch.name(), t.name).contains(f)))
+        .collect()
+}
+
+/// What the tests of one architecture share.
+struct Prepared {
+    kernel: crate::build::Kernel,
+    initrd: crate::initrd::Initrd,
+    /// The GRUB ISO, or why it cannot be made here (tests using it are skipped or fail).
+    grub: Option<std::result::Result<PathBuf, GrubProblem>>,
+}
+
+enum GrubProblem {
+    Missing(String),
+    Failed(String),
+}
+
+fn ok_label() -> String {
+    paint("ok", Color::Green, false)
+}
+
+fn failed_label() -> String {
+    paint("FAILED", Color::Red, false)
+}
+
+fn prepare(arch: Arch, tests: &[&QemuTest]) -> Result<Prepared> {
+    let kernel = crate::build::build(&BuildOpts { arch, release: false, selftest: true })?;
+    let initrd = crate::initrd::build(arch, &[])?;
+    let grub = tests.iter().any(|t| t.medium == Medium::Grub).then(|| {
+        if let Some(missing) = crate::grub::missing_tools() {
+            return Err(GrubProblem::Missing(missing));
+        }
+        let cmdline = qemu::cmdline(arch, &[&format!("{TEST_CMDLINE_KEY}=ticks")]);
+        let iso = crate::build::arch_dir(arch).join("cambios-selftest.iso");
+        crate::grub::make_iso(&kernel.elf, Some(&initrd.path), &cmdline, &iso)
+            .map(|()| iso)
+            .map_err(|e| GrubProblem::Failed(e.to_string()))
+    });
+    Ok(Prepared { kernel, initrd, grub })
+}
+
+fn qemu_tests(arch: Arch, opts: &TestOpts) -> Result<Tally> {
+    let tests = selected(arch, opts.filter.as_deref());
+    let mut tally = Tally::default();
+    if tests.is_empty() {
+        return Ok(tally);
+    }
+    status("Preparing", format!("{} QEMU tests for {}", tests.len(), arch.name()));
+    if util::find_in_path(qemu::program(arch)).is_none() {
+        println!(
+            "test {}/qemu ... {} ({} not found: run scripts/setup.sh)",
+            arch.name(),
+            failed_label(),
+            qemu::program(arch)
+        );
+        tally.failed += 1;
+        return Ok(tally);
+    }
+    let prepared = match prepare(arch, &tests) {
+        Ok(p) => p,
+        Err(e) => {
+            println!("test {}/build ... {} ({e})", arch.name(), failed_label());
+            tally.failed += 1;
+            return Ok(tally);
+        }
+    };
+    let logs = crate::build::build_root().join("test-logs");
+    util::create_dir(&logs)?;
+    for test in tests {
+        let id = format!("{}/{}", arch.name(), test.name);
+        let machine = match machine_for(arch, test, &prepared) {
+            Ok(m) => m,
+            Err(GrubProblem::Missing(why)) => {
+                println!("test {id} ... {} ({why})", paint("skipped", Color::Yellow, false));
+                tally.skipped += 1;
+                continue;
+            }
+            Err(GrubProblem::Failed(why)) => {
+                println!("test {id} ... {} (cannot build the GRUB ISO: {why})", failed_label());
+                tally.failed += 1;
+                continue;
+            }
+        };
+        let timeout = Duration::from_secs(opts.timeout_secs.max(test.min_timeout_secs));
+        let log_path = logs.join(format!("{}-{}.log", arch.name(), test.name));
+        let result = run_one(&machine, &expect_for(arch, test, prepared.initrd.entries.len()), timeout);
+        save_log(&log_path, &result)?;
+        match &result.verdict {
+            Verdict::Pass => {
+                let ready = result.ready_after.map_or("never".to_string(), |d| format!("{:.2} s", d.as_secs_f64()));
+                println!("test {id} ... {} ({:.2} s; ready after {ready})", ok_label(), result.elapsed.as_secs_f64());
+                tally.passed += 1;
+            }
+            Verdict::Fail(reason) | Verdict::Pending(reason) => {
+                println!("test {id} ... {} ({reason})", failed_label());
+                print_failure(&machine, &result, &log_path);
+                tally.failed += 1;
+            }
+        }
+    }
+    Ok(tally)
+}
+
+fn machine_for(arch: Arch, test: &QemuTest, prepared: &Prepared) -> std::result::Result<Machine, GrubProblem> {
+    let boot = match test.medium {
+        Medium::Grub => match &prepared.grub {
+            Some(Ok(iso)) => Boot::Cdrom(iso.clone()),
+            Some(Err(GrubProblem::Missing(why))) => return Err(GrubProblem::Missing(why.clone())),
+            Some(Err(GrubProblem::Failed(why))) => return Err(GrubProblem::Failed(why.clone())),
+            None => return Err(GrubProblem::Failed("internal error: GRUB ISO not prepared".into())),
+        },
+        Medium::Direct => {
+            let key = test.selftest.map(|name| format!("{TEST_CMDLINE_KEY}={name}"));
+            Boot::Direct {
+                kernel: prepared.kernel.boot_image.clone(),
+                initrd: test.initrd.then(|| prepared.initrd.path.clone()),
+                cmdline: qemu::cmdline(arch, &[key.as_deref().unwrap_or("")]),
+            }
+        }
+    };
+    Ok(Machine { arch, smp: test.smp, mem_mib: test.mem_mib, boot, console: Console::Pipe, gdb: false })
+}
+
+fn expect_for(arch: Arch, test: &QemuTest, initrd_entries: usize) -> Expect {
+    let min = test.min_mem_mib.unwrap_or(test.mem_mib.saturating_sub(64));
+    Expect {
+        arch,
+        mem_mib: min..=test.mem_mib,
+        max_cpus: test.smp,
+        modules: if test.initrd { Modules::Entries(initrd_entries) } else { Modules::NoInitrd },
+        protocol: (test.medium == Medium::Grub).then_some("Multiboot2"),
+        outcome: test.outcome,
+    }
+}
+
+/// The result of one QEMU run.
+struct RunResult {
+    lines: Vec<String>,
+    verdict: Verdict,
+    elapsed: Duration,
+    ready_after: Option<Duration>,
+    stderr: String,
+}
+
+/// Boots `machine`, feeds the console steps, and judges the log.
+fn run_one(machine: &Machine, exp: &Expect, timeout: Duration) -> RunResult {
+    let mut session = match Session::start(machine) {
+        Ok(s) => s,
+        Err(e) => {
+            return RunResult {
+                lines: Vec::new(),
+                verdict: Verdict::Fail(e.to_string()),
+                elapsed: Duration::ZERO,
+                ready_after: None,
+                stderr: String::new(),
+            };
+        }
+    };
+    let started = session.started;
+    let deadline = started + timeout;
+    let steps: &[ConsoleStep] = match exp.outcome {
+        Outcome::Console(steps) => steps,
+        _ => &[],
+    };
+    let mut lines: Vec<String> = Vec::new();
+    let mut ready_after = None;
+    let mut next_step = 0usize; // index of the next console input to type
+    let mut stop_at: Option<Instant> = None; // set once the log went wrong
+    let mut send_error = None;
+    let mut closed = false;
+
+    while !closed {
+        let now = Instant::now();
+        let limit = stop_at.map_or(deadline, |s| s.min(deadline));
+        if now >= limit {
+            break;
+        }
+        match session.next_event(limit - now) {
+            None => continue,
+            Some(qemu::Event::Closed) => closed = true,
+            Some(qemu::Event::Line(line, at)) => {
+                let is_ready = line.starts_with(READY_PREFIX) && ready_after.is_none();
+                if is_ready {
+                    ready_after = Some(at.duration_since(started));
+                }
+                // Type the next console line after the ready line, then after each reply.
+                let answered = next_step > 0 && steps.get(next_step - 1).is_some_and(|s| line.contains(s.expect));
+                if ((is_ready && next_step == 0) || answered)
+                    && let Some(step) = steps.get(next_step)
+                {
+                    if let Err(e) = session.send(step.input) {
+                        send_error = Some(e.to_string());
+                    }
+                    next_step += 1;
+                }
+                let fatal = logcheck::is_unexpected_fatal(&line, exp.outcome);
+                lines.push(line);
+                // Stop soon (after the rest of a fault report) once the log is certainly wrong.
+                if stop_at.is_none()
+                    && (fatal
+                        || (lines.len() <= EVALUATE_LINES
+                            && matches!(logcheck::evaluate(&lines, exp, Exit::Running), Verdict::Fail(_))))
+                {
+                    stop_at = Some(Instant::now() + FATAL_GRACE);
+                }
+            }
+        }
+    }
+    let timed_out = !closed && stop_at.is_none_or(|s| deadline <= s);
+    let (status, stderr) = session.finish(if closed { EXIT_GRACE } else { Duration::ZERO });
+    let elapsed = started.elapsed();
+    let exit = match status {
+        Some(s) => s.code().map_or(Exit::Signal, Exit::Status),
+        None => Exit::Running,
+    };
+    let verdict = match logcheck::evaluate(&lines, exp, exit) {
+        Verdict::Pending(what) if timed_out => {
+            Verdict::Fail(format!("timed out after {} s waiting for {what}", timeout.as_secs()))
+        }
+        Verdict::Pending(what) => Verdict::Fail(format!("QEMU stopped before {what}")),
+        Verdict::Fail(reason) => Verdict::Fail(match &send_error {
+            Some(e) => format!("{reason} ({e})"),
+            None => reason,
+        }),
+        Verdict::Pass => Verdict::Pass,
+    };
+    RunResult { lines, verdict, elapsed, ready_after, stderr }
+}
+
+fn save_log(path: &Path, result: &RunResult) -> Result<()> {
+    let mut text = result.lines.join("\n");
+    text.push('\n');
+    if !result.stderr.trim().is_empty() {
+        text.push_str("--- QEMU stderr ---\n");
+        text.push_str(&result.stderr);
+    }
+    util::write_file(path, text.as_bytes())
+}
+
+fn print_failure(machine: &Machine, result: &RunResult, log_path: &Path) {
+    println!("    command: {}", machine.display());
+    if !result.stderr.trim().is_empty() {
+        for line in result.stderr.lines().take(10) {
+            println!("    qemu: {line}");
+        }
+    }
+    let skip = result.lines.len().saturating_sub(TAIL_LINES);
+    println!("    last {} serial lines (full log: {}):", result.lines.len() - skip, display_path(log_path));
+    for line in result.lines.iter().skip(skip) {
+        println!("    | {line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cargo_results_are_added_up() {
+        let out = "\
+running 3 tests
+test a ... ok
+test result: ok. 3 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s
+
+test result: FAILED. 10 passed; 2 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.10s
+   Doc-tests cambios_abi
+test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s
+test something_named_test_result ... ok
+";
+        assert_eq!(parse_cargo_results(out), Tally { passed: 13, failed: 2, skipped: 0 });
+    }
+
+    #[test]
+    fn summary_line() {
+        assert_eq!(Tally { passed: 5, failed: 0, skipped: 0 }.summary(), "5 passed, 0 failed");
+        assert_eq!(Tally { passed: 5, failed: 1, skipped: 2 }.summary(), "5 passed, 1 failed, 2 skipped");
+    }
+
+    #[test]
+    fn matrix_names_are_unique_and_complete() {
+        let names: Vec<&str> = MATRIX.iter().map(|t| t.name).collect();
+        for (i, name) in names.iter().enumerate() {
+            assert!(!names[..i].contains(name), "duplicate test {name}");
+        }
+        for want in ["boot", "no-initrd", "mem-128M", "mem-2G", "smp-1", "fault", "panic", "console", "grub-multiboot2"]
+        {
+            assert!(names.contains(&want), "{want}");
+        }
+    }
+
+    #[test]
+    fn selection_by_arch_and_filter() {
+        assert_eq!(selected(Arch::X86_64, None).len(), MATRIX.len());
+        assert_eq!(selected(Arch::Riscv64, None).len(), MATRIX.len() - 1);
+        let picked: Vec<&str> = selected(Arch::Riscv64, Some("fault")).iter().map(|t| t.name).collect();
+        assert_eq!(picked, ["fault"]);
+        assert!(selected(Arch::Aarch64, Some("riscv64/")).is_empty());
+        assert_eq!(selected(Arch::Aarch64, Some("aarch64/")).len(), MATRIX.len() - 1);
+    }
+
+    fn row(name: &str) -> &'static QemuTest {
+        MATRIX.iter().find(|t| t.name == name).unwrap_or(&BOOT)
+    }
+
+    #[test]
+    fn expectations_follow_the_rows() {
+        let boot = expect_for(Arch::Aarch64, row("boot"), 3);
+        assert_eq!(boot.mem_mib, 192..=256);
+        assert_eq!((boot.max_cpus, boot.modules, boot.protocol), (2, Modules::Entries(3), None));
+        assert_eq!(boot.outcome, Outcome::Selftest("ticks"));
+        assert_eq!(expect_for(Arch::X86_64, row("mem-2G"), 1).mem_mib, 1900..=2048);
+        assert_eq!(expect_for(Arch::X86_64, row("mem-128M"), 1).mem_mib, 64..=128);
+        assert_eq!(expect_for(Arch::X86_64, row("no-initrd"), 1).modules, Modules::NoInitrd);
+        assert_eq!(expect_for(Arch::X86_64, row("smp-1"), 1).max_cpus, 1);
+        assert_eq!(expect_for(Arch::X86_64, row("grub-multiboot2"), 1).protocol, Some("Multiboot2"));
+        assert_eq!(expect_for(Arch::X86_64, row("fault"), 1).outcome.exit_code(), cambios_abi::exit::ExitCode::Failure);
+        assert!(row("console").selftest.is_none());
+    }
+}
