@@ -32,6 +32,9 @@ pub const MILESTONES: [&str; 11] = [
 pub const SELFTEST_TAG: &str = "[selftest]";
 /// Tag of every line of a fault report (vector, faulting address, PC, registers).
 pub const FAULT_TAG: &str = "[fault]";
+/// Text a fault report contains when the faulting address is a kernel stack guard page
+/// (the `overflow` self-test checks it).
+pub const STACK_GUARD_TEXT: &str = "kernel stack guard page";
 /// Tag of the panic line: `[panic] kernel panic at <file>:<line>:<column>: <message>`.
 pub const PANIC_TAG: &str = "[panic]";
 /// The unmapped (lower-half, canonical on every paging mode) address the `fault` self-test

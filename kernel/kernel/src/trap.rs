@@ -7,7 +7,7 @@
 //! failure code so the test harness sees it; a normal kernel halts so the report stays on
 //! screen.
 
-use cambios_abi::bootlog::FAULT_TAG;
+use cambios_abi::bootlog::{FAULT_TAG, STACK_GUARD_TEXT};
 use cambios_abi::exit::ExitCode;
 
 use crate::{arch, layout};

@@ -89,6 +89,7 @@ pub fn command(opts: &GrubOpts) -> Result<PathBuf> {
         boot: crate::qemu::Boot::Cdrom(iso.clone()),
         console: crate::qemu::Console::Terminal,
         gdb: false,
+        overrides: crate::qemu::Overrides::default(),
     };
     eprintln!("{:12} boot it with: {}", "", machine.display());
     Ok(iso)

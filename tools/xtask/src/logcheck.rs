@@ -9,7 +9,9 @@
 use std::ops::RangeInclusive;
 
 use cambios_abi::Arch;
-use cambios_abi::bootlog::{FAULT_TAG, MILESTONES, PANIC_TAG, READY_PREFIX, ReadyLine, SELFTEST_TAG, TEST_FAULT_ADDR};
+use cambios_abi::bootlog::{
+    FAULT_TAG, MILESTONES, PANIC_TAG, READY_PREFIX, ReadyLine, SELFTEST_TAG, STACK_GUARD_TEXT, TEST_FAULT_ADDR,
+};
 use cambios_abi::exit::ExitCode as KernelExit;
 
 /// One line typed at the boot monitor and the text its reply contains.
@@ -30,6 +32,8 @@ pub enum Outcome {
     Fault,
     /// `[panic] kernel panic at ...selftest.rs:...`, then power-off with failure.
     Panic,
+    /// A `[fault]` report naming a kernel stack guard page, then power-off with failure.
+    StackOverflow,
     /// Boot-monitor input after the ready line; the replies in order, then power-off.
     Console(&'static [ConsoleStep]),
 }
@@ -39,7 +43,7 @@ impl Outcome {
     pub const fn exit_code(self) -> KernelExit {
         match self {
             Outcome::Selftest(_) | Outcome::Console(_) => KernelExit::Success,
-            Outcome::Fault | Outcome::Panic => KernelExit::Failure,
+            Outcome::Fault | Outcome::Panic | Outcome::StackOverflow => KernelExit::Failure,
         }
     }
 }
@@ -66,6 +70,8 @@ pub struct Expect {
     pub modules: Modules,
     /// Text the `[boot]` line must contain after `protocol=`, if any.
     pub protocol: Option<&'static str>,
+    /// Text some line before the ready line must contain, if any.
+    pub boot_log_contains: Option<&'static str>,
     /// How the run ends.
     pub outcome: Outcome,
 }
@@ -117,7 +123,7 @@ pub fn is_unexpected_fatal(line: &str, outcome: Outcome) -> bool {
 }
 
 fn fatal_reason(line: &str, outcome: Outcome) -> Option<String> {
-    if line.starts_with(FAULT_TAG) && outcome != Outcome::Fault {
+    if line.starts_with(FAULT_TAG) && !matches!(outcome, Outcome::Fault | Outcome::StackOverflow) {
         Some(format!("unexpected fault: {line}"))
     } else if line.starts_with(PANIC_TAG) && outcome != Outcome::Panic {
         Some(format!("unexpected panic: {line}"))
@@ -257,6 +263,12 @@ fn outcome(lines: &[String], exp: &Expect, ready_at: Option<usize>) -> Vec<State
                 },
             ]
         }
+        Outcome::StackOverflow => {
+            vec![match after(ready_at, &|l| l.starts_with(FAULT_TAG) && l.contains(STACK_GUARD_TEXT)) {
+                Some(_) => State::Met,
+                None => State::Unmet(format!("a `{FAULT_TAG}` report naming the `{STACK_GUARD_TEXT}`")),
+            }]
+        }
         Outcome::Panic => {
             let prefix = format!("{PANIC_TAG} kernel panic at ");
             match after(ready_at, &|l| l.starts_with(PANIC_TAG)) {
@@ -306,6 +318,18 @@ fn exit(exp: &Expect, exit: Exit) -> State {
     }
 }
 
+fn boot_log_contains(lines: &[String], exp: &Expect) -> State {
+    let Some(want) = exp.boot_log_contains else { return State::Met };
+    let ready_at = lines.iter().position(|l| l.starts_with(READY_PREFIX)).unwrap_or(lines.len());
+    match lines.iter().take(ready_at).any(|l| l.contains(want)) {
+        true => State::Met,
+        false if ready_at < lines.len() => {
+            State::Violated(format!("the boot log before the ready line never says `{want}`"))
+        }
+        false => State::Unmet(format!("`{want}` in the boot log")),
+    }
+}
+
 /// Judges a serial log (lines without `\r\n`) against `exp`, given QEMU's state.
 pub fn evaluate(lines: &[String], exp: &Expect, qemu: Exit) -> Verdict {
     if let Some(reason) = lines.iter().find_map(|l| fatal_reason(l, exp.outcome)) {
@@ -314,6 +338,7 @@ pub fn evaluate(lines: &[String], exp: &Expect, qemu: Exit) -> Verdict {
     let (ready_state, ready_at) = ready(lines, exp);
     let mut states = milestones(lines);
     states.push(protocol(lines, exp));
+    states.push(boot_log_contains(lines, exp));
     states.push(modules(lines, exp));
     states.push(ready_state);
     states.extend(outcome(lines, exp, ready_at));
@@ -349,7 +374,15 @@ mod tests {
     ];
 
     fn expect(arch: Arch, outcome: Outcome) -> Expect {
-        Expect { arch, mem_mib: 192..=256, max_cpus: 2, modules: Modules::Entries(1), protocol: None, outcome }
+        Expect {
+            arch,
+            mem_mib: 192..=256,
+            max_cpus: 2,
+            modules: Modules::Entries(1),
+            protocol: None,
+            boot_log_contains: None,
+            outcome,
+        }
     }
 
     /// A plausible boot log up to and including the ready line.

@@ -101,6 +101,7 @@ fn run(opts: &RunOpts) -> Result<ExitCode> {
         },
         console,
         gdb: opts.gdb,
+        overrides: qemu::Overrides::default(),
     };
     status("Running", machine.display());
     if console == Console::Terminal {

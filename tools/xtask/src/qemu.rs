@@ -54,6 +54,18 @@ pub struct Machine {
     pub console: Console,
     /// `-s -S`: gdb stub on :1234, CPUs stopped until the debugger continues.
     pub gdb: bool,
+    /// Replacements for the architecture's default `-M` and `-cpu` values.
+    pub overrides: Overrides,
+}
+
+/// A different machine or CPU model than the architecture's default (for tests that cover
+/// other boot paths: EL2 entry, Sv39, CPUs without 1 GiB pages, ...).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `-M` value.
+    pub machine: Option<&'static str>,
+    /// `-cpu` value.
+    pub cpu: Option<&'static str>,
 }
 
 /// The QEMU program for an architecture.
@@ -88,10 +100,17 @@ impl Machine {
     pub fn argv(&self) -> Vec<String> {
         let mut argv: Vec<String> = vec![program(self.arch).into()];
         let mut add = |args: &[&str]| argv.extend(args.iter().map(|a| a.to_string()));
-        match self.arch {
-            Arch::X86_64 => add(&["-M", "pc", "-accel", "tcg", "-cpu", "max"]),
-            Arch::Aarch64 => add(&["-M", "virt,gic-version=3", "-accel", "tcg", "-cpu", "cortex-a72"]),
-            Arch::Riscv64 => add(&["-M", "virt", "-accel", "tcg", "-bios", "default"]),
+        let (machine, cpu) = match self.arch {
+            Arch::X86_64 => ("pc", Some("max")),
+            Arch::Aarch64 => ("virt,gic-version=3", Some("cortex-a72")),
+            Arch::Riscv64 => ("virt", None),
+        };
+        add(&["-M", self.overrides.machine.unwrap_or(machine), "-accel", "tcg"]);
+        if let Some(cpu) = self.overrides.cpu.or(cpu) {
+            add(&["-cpu", cpu]);
+        }
+        if self.arch == Arch::Riscv64 {
+            add(&["-bios", "default"]);
         }
         let smp = self.smp.to_string();
         let mem = format!("{}M", self.mem_mib);
@@ -350,6 +369,7 @@ mod tests {
             },
             console,
             gdb: false,
+            overrides: Overrides::default(),
         }
     }
 

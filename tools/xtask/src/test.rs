@@ -17,7 +17,7 @@ use cambios_abi::bootlog::{READY_PREFIX, TEST_CMDLINE_KEY};
 
 use crate::cli::{BuildOpts, DEFAULT_MEM_MIB, DEFAULT_SMP, Suite, TestOpts};
 use crate::logcheck::{self, ConsoleStep, Exit, Expect, Modules, Outcome, Verdict};
-use crate::qemu::{self, Boot, Console, Machine, Session};
+use crate::qemu::{self, Boot, Console, Machine, Overrides, Session};
 use crate::util::{self, Color, Context, Result, bail, display_path, paint, status};
 
 /// The boot-monitor conversation of the `console` test.
@@ -59,6 +59,10 @@ pub struct QemuTest {
     pub medium: Medium,
     /// Lowest timeout for this test, in seconds (GRUB is slow).
     pub min_timeout_secs: u64,
+    /// Another QEMU machine or CPU model than the architecture's default.
+    pub overrides: Overrides,
+    /// Text some line before the ready line must contain (proves the variant took effect).
+    pub boot_log_contains: Option<&'static str>,
 }
 
 /// The default row every entry starts from.
@@ -73,6 +77,8 @@ const BOOT: QemuTest = QemuTest {
     outcome: Outcome::Selftest("ticks"),
     medium: Medium::Direct,
     min_timeout_secs: 0,
+    overrides: Overrides { machine: None, cpu: None },
+    boot_log_contains: None,
 };
 
 /// The boot-test matrix. Adding a test is adding a row.
@@ -84,8 +90,32 @@ pub const MATRIX: &[QemuTest] = &[
     QemuTest { name: "smp-1", smp: 1, ..BOOT },
     QemuTest { name: "fault", selftest: Some("fault"), outcome: Outcome::Fault, ..BOOT },
     QemuTest { name: "panic", selftest: Some("panic"), outcome: Outcome::Panic, ..BOOT },
+    QemuTest { name: "stack-overflow", selftest: Some("overflow"), outcome: Outcome::StackOverflow, ..BOOT },
     QemuTest { name: "console", selftest: None, outcome: Outcome::Console(CONSOLE_STEPS), ..BOOT },
     QemuTest { name: "grub-multiboot2", only: Some(Arch::X86_64), medium: Medium::Grub, min_timeout_secs: 120, ..BOOT },
+    // CPUs without 1 GiB pages, SMEP or SMAP, on the Q35 chipset.
+    QemuTest {
+        name: "q35-qemu64",
+        only: Some(Arch::X86_64),
+        overrides: Overrides { machine: Some("q35"), cpu: Some("qemu64") },
+        ..BOOT
+    },
+    // Entry at EL2 (dropped to EL1), PSCI over SMC, PAN present.
+    QemuTest {
+        name: "el2-entry",
+        only: Some(Arch::Aarch64),
+        overrides: Overrides { machine: Some("virt,gic-version=3,virtualization=on"), cpu: Some("max") },
+        boot_log_contains: Some("PAN"),
+        ..BOOT
+    },
+    // A hart without Sv48: the Sv39 fallback.
+    QemuTest {
+        name: "sv39",
+        only: Some(Arch::Riscv64),
+        overrides: Overrides { machine: None, cpu: Some("rv64,sv48=false,sv57=false") },
+        boot_log_contains: Some("riscv Sv39"),
+        ..BOOT
+    },
 ];
 
 /// Serial lines shown when a test fails.
@@ -347,7 +377,15 @@ fn machine_for(arch: Arch, test: &QemuTest, prepared: &Prepared) -> std::result:
             }
         }
     };
-    Ok(Machine { arch, smp: test.smp, mem_mib: test.mem_mib, boot, console: Console::Pipe, gdb: false })
+    Ok(Machine {
+        arch,
+        smp: test.smp,
+        mem_mib: test.mem_mib,
+        boot,
+        console: Console::Pipe,
+        gdb: false,
+        overrides: test.overrides,
+    })
 }
 
 fn expect_for(arch: Arch, test: &QemuTest, initrd_entries: usize) -> Expect {
@@ -358,6 +396,7 @@ fn expect_for(arch: Arch, test: &QemuTest, initrd_entries: usize) -> Expect {
         max_cpus: test.smp,
         modules: if test.initrd { Modules::Entries(initrd_entries) } else { Modules::NoInitrd },
         protocol: (test.medium == Medium::Grub).then_some("Multiboot2"),
+        boot_log_contains: test.boot_log_contains,
         outcome: test.outcome,
     }
 }
@@ -511,20 +550,32 @@ test something_named_test_result ... ok
         for (i, name) in names.iter().enumerate() {
             assert!(!names[..i].contains(name), "duplicate test {name}");
         }
-        for want in ["boot", "no-initrd", "mem-128M", "mem-2G", "smp-1", "fault", "panic", "console", "grub-multiboot2"]
-        {
+        for want in [
+            "boot",
+            "no-initrd",
+            "mem-128M",
+            "mem-2G",
+            "smp-1",
+            "fault",
+            "panic",
+            "stack-overflow",
+            "console",
+            "grub-multiboot2",
+        ] {
             assert!(names.contains(&want), "{want}");
         }
     }
 
     #[test]
     fn selection_by_arch_and_filter() {
-        assert_eq!(selected(Arch::X86_64, None).len(), MATRIX.len());
-        assert_eq!(selected(Arch::Riscv64, None).len(), MATRIX.len() - 1);
+        let for_arch = |arch: Arch| MATRIX.iter().filter(|t| t.only.is_none_or(|only| only == arch)).count();
+        assert_eq!(selected(Arch::X86_64, None).len(), for_arch(Arch::X86_64));
+        assert_eq!(selected(Arch::Riscv64, None).len(), for_arch(Arch::Riscv64));
+        assert!(for_arch(Arch::Riscv64) < MATRIX.len());
         let picked: Vec<&str> = selected(Arch::Riscv64, Some("fault")).iter().map(|t| t.name).collect();
         assert_eq!(picked, ["fault"]);
         assert!(selected(Arch::Aarch64, Some("riscv64/")).is_empty());
-        assert_eq!(selected(Arch::Aarch64, Some("aarch64/")).len(), MATRIX.len() - 1);
+        assert_eq!(selected(Arch::Aarch64, Some("aarch64/")).len(), for_arch(Arch::Aarch64));
     }
 
     fn row(name: &str) -> &'static QemuTest {
