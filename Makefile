@@ -50,7 +50,7 @@ help:
 	@echo "    make stats          lines of code, test and syscall counts"
 	@echo "    make doctor         what this machine has (QEMU, firmware, targets, gdb, GRUB)"
 	@echo "    make grub-iso       build/x86_64/cambios.iso (GRUB, Multiboot2)"
-	@echo "    make bench          benchmarks (not implemented yet)"
+	@echo "    make bench          boot time (guest instructions, -icount) and memory at ready (RUNS=n)"
 	@echo "    make setup          run scripts/setup.sh (every target above does it first)"
 	@echo "    make clean          remove target/ and build/"
 	@echo
@@ -112,10 +112,12 @@ grub-iso:
 	@$(XTASK) grub-iso $(if $(filter 1,$(RELEASE)),--release) $(if $(filter 1,$(SELFTEST)),--selftest) \
 		$(if $(APPEND),--append "$(APPEND)") $(if $(EXTRA_MODULES),--extra-modules $(EXTRA_MODULES))
 
-# Placeholder until the scheduler/IPC issues add benchmarks (the lead decides what goes here).
+# Boot time in guest instructions (QEMU -icount) and memory at the ready line. RUNS=n boots
+# per architecture; ARCH= limits it to one architecture.
+RUNS ?=
 bench:
 	@$(SETUP)
-	@echo "not implemented yet: benchmarks arrive with the scheduler/IPC issues"
+	@$(XTASK) bench --arch $(TEST_ARCH) $(if $(RUNS),--runs $(RUNS))
 
 clean:
 	$(CARGO) clean

@@ -29,6 +29,7 @@ static BOOT_INFO: crate::sync::SpinLock<Option<BootInfo>> =
     crate::sync::SpinLock::new(kernel_core::sync::LockClass::Boot, None);
 
 fn boot(info: &BootInfo) -> Result<core::convert::Infallible, KernelError> {
+    time::mark_kernel_entry();
     let (args, warnings) = cmdline::parse(info.cmdline.as_str());
     crate::console::set_level(args.log_level);
     let uart = arch::console_init(info);
@@ -205,6 +206,9 @@ fn boot_on_kernel_stack(info: &BootInfo) -> Result<core::convert::Infallible, Ke
     }
     arch::enable_interrupts();
     kdebug!("[boot] {} frames free", free);
+    if let Some((kernel_ns, total_ns)) = time::boot_timing() {
+        kdebug!("[boot] timing: kernel_main to ready {kernel_ns} ns, counter zero (reset) to ready {total_ns} ns");
+    }
     let ready = ReadyLine { arch: arch::ARCH.name(), cpus: 1, mem_mib: info.memory.total() >> 20 };
     kprintln!("{ready}");
 

@@ -15,6 +15,20 @@ use crate::arch;
 static TICKS: AtomicU64 = AtomicU64::new(0);
 static COUNTER_HZ: AtomicU64 = AtomicU64::new(0);
 static COUNTER_AT_START: AtomicU64 = AtomicU64::new(0);
+static COUNTER_AT_ENTRY: AtomicU64 = AtomicU64::new(0);
+
+/// Records the counter when the portable boot sequence starts (for the boot-time report).
+pub fn mark_kernel_entry() {
+    COUNTER_AT_ENTRY.store(arch::counter(), Ordering::Relaxed);
+}
+
+/// Nanoseconds from [`mark_kernel_entry`] to now, and from the counter's zero (machine reset
+/// on QEMU) to now; `None` before the clock is started.
+pub fn boot_timing() -> Option<(u64, u64)> {
+    let clock = CounterClock::new(COUNTER_HZ.load(Ordering::Acquire)).ok()?;
+    let now = arch::counter();
+    Some((clock.elapsed_ns(COUNTER_AT_ENTRY.load(Ordering::Relaxed), now), clock.ticks_to_ns(now)))
+}
 
 /// Called by the architecture's timer interrupt handler on every tick.
 pub fn on_tick() {

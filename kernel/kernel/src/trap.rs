@@ -48,7 +48,7 @@ pub fn kernel_fault(report: &FaultReport<'_>) -> ! {
     ));
     if report.addr.is_some_and(layout::is_stack_guard) {
         crate::console::force_print(format_args!(
-            "{FAULT_TAG}   the address is a kernel stack guard page: stack overflow\n"
+            "{FAULT_TAG}   the address is a {STACK_GUARD_TEXT}: stack overflow\n"
         ));
     }
     for row in report.registers.chunks(4) {

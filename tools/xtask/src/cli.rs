@@ -93,6 +93,15 @@ pub struct GrubOpts {
     pub extra_modules: Vec<PathBuf>,
 }
 
+/// `cargo xtask bench`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BenchOpts {
+    /// Architectures to measure.
+    pub arches: Vec<Arch>,
+    /// Boots per architecture.
+    pub runs: u32,
+}
+
 /// A parsed command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -114,6 +123,8 @@ pub enum Command {
     Doctor,
     /// Build a GRUB rescue ISO.
     GrubIso(GrubOpts),
+    /// Benchmarks.
+    Bench(BenchOpts),
 }
 
 /// The help text (`cargo xtask help`).
@@ -143,6 +154,9 @@ COMMANDS:
         --arch A|all          Architectures for the QEMU tests (default all)
         --filter S            Only QEMU tests whose <arch>/<name> contains S
         --timeout SECS        Host-side timeout per QEMU test (default 60; GRUB gets >= 120)
+    bench                 Boot time (instructions, QEMU -icount) and memory at the ready line
+        --arch A|all          Architectures (default all)
+        --runs N              Boots per architecture (default 3)
     check-all             clippy -D warnings on the 3 kernel targets (+selftest), the host
                           crates, and rustfmt --check
     stats                 Lines of code per area, #[test] counts, syscall count
@@ -345,6 +359,34 @@ fn parse_test(args: &[String]) -> Result<Option<TestOpts>> {
     Ok(Some(opts))
 }
 
+fn parse_bench(args: &[String]) -> Result<Option<BenchOpts>> {
+    let mut words = Words { command: "bench", rest: args.iter() };
+    let mut opts = BenchOpts { arches: Arch::ALL.to_vec(), runs: 3 };
+    while let Some(word) = words.next() {
+        match word {
+            Word::Opt("help", _) => return Ok(None),
+            Word::Opt("arch", inline) => {
+                let value = words.value("arch", inline)?;
+                opts.arches = if value == "all" {
+                    Arch::ALL.to_vec()
+                } else {
+                    value.split(',').map(parse_arch).collect::<Result<Vec<_>>>()?
+                };
+            }
+            Word::Opt("runs", inline) => {
+                let value = words.value("runs", inline)?;
+                opts.runs = match value.parse::<u32>() {
+                    Ok(n) if (1..=100).contains(&n) => n,
+                    _ => bail!("invalid --runs '{value}' (expected 1 to 100)"),
+                };
+            }
+            Word::Opt(name, _) => return Err(words.unknown_option(name)),
+            Word::Plain(w) => return Err(words.unexpected(w)),
+        }
+    }
+    Ok(Some(opts))
+}
+
 fn no_args(command: &str, args: &[String]) -> Result<bool> {
     let mut words = Words { command, rest: args.iter() };
     match words.next() {
@@ -391,6 +433,7 @@ pub fn parse(args: &[String]) -> Result<Command> {
             })
         }),
         "test" => parse_test(rest)?.map(Command::Test),
+        "bench" => parse_bench(rest)?.map(Command::Bench),
         "check-all" => no_args("check-all", rest)?.then_some(Command::CheckAll),
         "stats" => no_args("stats", rest)?.then_some(Command::Stats),
         "doctor" => no_args("doctor", rest)?.then_some(Command::Doctor),

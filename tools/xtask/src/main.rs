@@ -4,9 +4,10 @@
 //! `cargo xtask help` lists the commands. Each lives in its own module: [`build`] and
 //! [`image`] (kernel and boot image), [`initrd`], [`qemu`] (command lines and processes),
 //! [`test`] (the QEMU test matrix) with [`logcheck`] (the boot-log checker), [`checkall`],
-//! [`stats`], [`doctor`] and [`grub`].
+//! [`stats`], [`doctor`], [`grub`] and [`bench`].
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
+mod bench;
 mod build;
 mod checkall;
 mod cli;
@@ -74,6 +75,7 @@ fn dispatch(command: &Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor => Ok(success_if(doctor::command())),
+        Command::Bench(opts) => Ok(success_if(bench::command(opts)?)),
         Command::GrubIso(opts) => {
             grub::command(opts)?;
             Ok(ExitCode::SUCCESS)

@@ -66,6 +66,8 @@ pub struct Overrides {
     pub machine: Option<&'static str>,
     /// `-cpu` value.
     pub cpu: Option<&'static str>,
+    /// Extra arguments (for example `-icount shift=0,sleep=off` for benchmarks).
+    pub extra_args: &'static [&'static str],
 }
 
 /// The QEMU program for an architecture.
@@ -112,6 +114,7 @@ impl Machine {
         if self.arch == Arch::Riscv64 {
             add(&["-bios", "default"]);
         }
+        add(self.overrides.extra_args);
         let smp = self.smp.to_string();
         let mem = format!("{}M", self.mem_mib);
         add(&["-smp", &smp, "-m", &mem, "-no-reboot", "-nic", "none"]);

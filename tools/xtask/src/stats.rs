@@ -314,7 +314,14 @@ pub fn command() -> Result<()> {
         tests += n;
     }
     println!("  {:<45} {tests:>6}", "total");
-    println!("  QEMU boot tests: {} per architecture (cargo xtask test qemu)", crate::test::MATRIX.len());
+    let per_arch: Vec<String> = cambios_abi::Arch::ALL
+        .iter()
+        .map(|&arch| {
+            let n = crate::test::MATRIX.iter().filter(|t| t.only.is_none_or(|only| only == arch)).count();
+            format!("{} {n}", arch.name())
+        })
+        .collect();
+    println!("  QEMU boot tests (cargo xtask test qemu): {}", per_arch.join(", "));
 
     println!();
     let table = root.join("abi/src/syscall.rs");

@@ -77,7 +77,7 @@ const BOOT: QemuTest = QemuTest {
     outcome: Outcome::Selftest("ticks"),
     medium: Medium::Direct,
     min_timeout_secs: 0,
-    overrides: Overrides { machine: None, cpu: None },
+    overrides: Overrides { machine: None, cpu: None, extra_args: &[] },
     boot_log_contains: None,
 };
 
@@ -97,14 +97,18 @@ pub const MATRIX: &[QemuTest] = &[
     QemuTest {
         name: "q35-qemu64",
         only: Some(Arch::X86_64),
-        overrides: Overrides { machine: Some("q35"), cpu: Some("qemu64") },
+        overrides: Overrides { machine: Some("q35"), cpu: Some("qemu64"), extra_args: &[] },
         ..BOOT
     },
     // Entry at EL2 (dropped to EL1), PSCI over SMC, PAN present.
     QemuTest {
         name: "el2-entry",
         only: Some(Arch::Aarch64),
-        overrides: Overrides { machine: Some("virt,gic-version=3,virtualization=on"), cpu: Some("max") },
+        overrides: Overrides {
+            machine: Some("virt,gic-version=3,virtualization=on"),
+            cpu: Some("max"),
+            extra_args: &[],
+        },
         boot_log_contains: Some("PAN"),
         ..BOOT
     },
@@ -112,7 +116,7 @@ pub const MATRIX: &[QemuTest] = &[
     QemuTest {
         name: "sv39",
         only: Some(Arch::Riscv64),
-        overrides: Overrides { machine: None, cpu: Some("rv64,sv48=false,sv57=false") },
+        overrides: Overrides { machine: None, cpu: Some("rv64,sv48=false,sv57=false"), extra_args: &[] },
         boot_log_contains: Some("riscv Sv39"),
         ..BOOT
     },
