@@ -215,7 +215,7 @@ fn boot_on_kernel_stack(info: &BootInfo) -> Result<core::convert::Infallible, Ke
     if let Some(test) = cmdline::value(info.cmdline.as_str(), TEST_CMDLINE_KEY) {
         if cfg!(feature = "selftest") {
             #[cfg(feature = "selftest")]
-            crate::selftest::run(test);
+            crate::selftest::run(test, args.timer_hz);
         } else {
             kwarn!("{TEST_CMDLINE_KEY}={test} ignored: this kernel was built without the selftest feature");
         }

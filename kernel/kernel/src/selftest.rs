@@ -3,8 +3,10 @@
 //! the kernel command line (`cambios.test=<name>`). The host harness (`cargo xtask test`)
 //! boots each one under QEMU and checks the serial log; docs/testing.md lists them.
 //!
-//! * `ticks`: waits for `SELFTEST_MIN_TICKS` timer interrupts, checks the monotonic clock
-//!   advanced consistently and no lock-order violation happened, then powers off.
+//! * `ticks`: waits for `SELFTEST_MIN_TICKS` timer interrupts, checks that the monotonic
+//!   clock advanced by about as much time as the ticks represent (within a factor of two:
+//!   the timer and the clock must agree) and that no lock-order violation happened, then
+//!   powers off.
 //! * `fault`: loads from `TEST_FAULT_ADDR`, which is never mapped: the fault report must
 //!   appear and the machine stops.
 //! * `panic`: panics on purpose: the panic line must appear and the machine stops.
@@ -16,10 +18,11 @@ use cambios_abi::exit::ExitCode;
 
 use crate::{arch, time};
 
-/// Runs the self-test `name`; returns only for an unknown name (after saying so).
-pub fn run(name: &str) {
+/// Runs the self-test `name` (`timer_hz` is the configured tick rate); returns only for an
+/// unknown name (after saying so).
+pub fn run(name: &str, timer_hz: u32) {
     match name {
-        "ticks" => ticks(),
+        "ticks" => ticks(timer_hz),
         "fault" => {
             kprintln!("{SELFTEST_TAG} fault: loading from {TEST_FAULT_ADDR:#x}, which is not mapped");
             arch::trigger_test_fault(TEST_FAULT_ADDR);
@@ -47,7 +50,7 @@ fn fail(name: &str, why: &str) -> ! {
     arch::exit(ExitCode::Failure)
 }
 
-fn ticks() -> ! {
+fn ticks(timer_hz: u32) -> ! {
     let start_ticks = time::ticks();
     let start_ns = time::uptime_ns();
     // Bounded: at the slowest allowed rate (10 Hz) the ticks take about a second; give up
@@ -68,6 +71,16 @@ fn ticks() -> ! {
     }
     if elapsed_ns == 0 {
         fail("ticks", "the monotonic clock did not advance across timer interrupts");
+    }
+    // `ticks` periods of 1/timer_hz seconds; the first may be partial, hence ticks - 1.
+    let expected_ns = (ticks - 1).saturating_mul(1_000_000_000) / u64::from(timer_hz.max(1));
+    if elapsed_ns < expected_ns / 2 || elapsed_ns > expected_ns.saturating_mul(2).saturating_add(20_000_000) {
+        kprintln!(
+            "{SELFTEST_TAG} ticks: {ticks} ticks at {timer_hz} Hz should take about {} ms, the clock says {} ms",
+            expected_ns / 1_000_000,
+            elapsed_ns / 1_000_000
+        );
+        fail("ticks", "the timer and the monotonic clock disagree");
     }
     let (violations, first) = crate::sync::lock_order_violations();
     if let Some((acquiring, held)) = first {

@@ -10,7 +10,8 @@ use std::ops::RangeInclusive;
 
 use cambios_abi::Arch;
 use cambios_abi::bootlog::{
-    FAULT_TAG, MILESTONES, PANIC_TAG, READY_PREFIX, ReadyLine, SELFTEST_TAG, STACK_GUARD_TEXT, TEST_FAULT_ADDR,
+    FAULT_TAG, MILESTONES, PANIC_TAG, READY_PREFIX, ReadyLine, SELFTEST_MIN_TICKS, SELFTEST_TAG, STACK_GUARD_TEXT,
+    TEST_FAULT_ADDR,
 };
 use cambios_abi::exit::ExitCode as KernelExit;
 
@@ -245,6 +246,7 @@ fn outcome(lines: &[String], exp: &Expect, ready_at: Option<usize>) -> Vec<State
         Outcome::Selftest(name) => {
             let want = format!("{SELFTEST_TAG} {name}: passed");
             vec![match after(ready_at, &|l| l.starts_with(&want)) {
+                Some(at) if name == "ticks" => ticks_state(lines.get(at).map_or("", String::as_str)),
                 Some(_) => State::Met,
                 None => State::Unmet(format!("`{want}`")),
             }]
@@ -315,6 +317,22 @@ fn exit(exp: &Expect, exit: Exit) -> State {
             (arch, KernelExit::Success) if KernelExit::from_qemu_status(arch, code) == Some(want) => State::Met,
             (_, KernelExit::Success) => State::Violated(format!("QEMU exit status {code}, expected 0 (power-off)")),
         },
+    }
+}
+
+/// The `ticks` self-test line must itself show at least `SELFTEST_MIN_TICKS` ticks: the
+/// harness checks the number rather than trusting the kernel's verdict.
+fn ticks_state(line: &str) -> State {
+    let count = line
+        .split_once("passed (")
+        .and_then(|(_, rest)| rest.split_once(" ticks"))
+        .and_then(|(n, _)| n.trim().parse::<u64>().ok());
+    match count {
+        Some(n) if n >= SELFTEST_MIN_TICKS => State::Met,
+        Some(n) => {
+            State::Violated(format!("only {n} timer ticks seen, expected at least {SELFTEST_MIN_TICKS}: {line}"))
+        }
+        None => State::Violated(format!("cannot read the tick count: {line}")),
     }
 }
 
@@ -422,6 +440,15 @@ mod tests {
         let exp = expect(Arch::Riscv64, Outcome::Selftest("ticks"));
         assert_eq!(evaluate(&log, &exp, Exit::Status(0)), Verdict::Pass);
         assert_eq!(evaluate(&log, &exp, Exit::Running), Verdict::Pending("QEMU to exit (kernel power-off)".into()));
+    }
+
+    #[test]
+    fn too_few_ticks_fail_even_if_the_kernel_says_passed() {
+        let exp = expect(Arch::Riscv64, Outcome::Selftest("ticks"));
+        let log = with(boot_log("riscv64"), &["[selftest] ticks: passed (9 ticks in 90 ms)"]);
+        assert!(fail_reason(evaluate(&log, &exp, Exit::Status(0))).contains("only 9 timer ticks"));
+        let log = with(boot_log("riscv64"), &["[selftest] ticks: passed (lots of ticks)"]);
+        assert!(fail_reason(evaluate(&log, &exp, Exit::Status(0))).contains("cannot read the tick count"));
     }
 
     #[test]
