@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 //! `cargo xtask check-all`: clippy with warnings denied for every kernel target (with and
 //! without the `selftest` feature) and for the host crates, then `cargo fmt --check`.
-//! Every step runs even if an earlier one failed; the summary names the failures.
+//! Then the source-file conventions ([`crate::headers`]: SPDX lines and module docs). Every
+//! step runs even if an earlier one failed; the summary names the failures.
 
 use std::time::Instant;
 
@@ -62,16 +63,25 @@ pub fn command() -> bool {
             failed.push(step.label.as_str());
         }
     }
+    status("Checking", "SPDX headers and module docs");
+    let problems = crate::headers::check_tree(&util::root());
+    for p in &problems {
+        eprintln!("{} {p}", paint("error:", Color::Red, true));
+    }
+    if !problems.is_empty() {
+        failed.push("SPDX headers and module docs");
+    }
+    let total = all.len() + 1;
     let secs = started.elapsed().as_secs_f64();
     if failed.is_empty() {
-        status("Finished", format!("all {} checks passed in {secs:.1} s", all.len()));
+        status("Finished", format!("all {total} checks passed in {secs:.1} s"));
         true
     } else {
         eprintln!(
             "{} {} of {} checks failed: {}",
             paint("error:", Color::Red, true),
             failed.len(),
-            all.len(),
+            total,
             failed.join("; ")
         );
         false

@@ -13,6 +13,7 @@ mod checkall;
 mod cli;
 mod doctor;
 mod grub;
+mod headers;
 mod image;
 mod initrd;
 mod logcheck;
