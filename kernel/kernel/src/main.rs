@@ -20,6 +20,8 @@ mod arch;
 #[cfg(target_os = "none")]
 mod boot_sequence;
 #[cfg(target_os = "none")]
+mod device_tree;
+#[cfg(target_os = "none")]
 mod error;
 #[cfg(target_os = "none")]
 mod heap;

@@ -212,6 +212,11 @@ pub fn parse_mem(text: &str) -> Result<u64> {
     Ok(mib)
 }
 
+/// Parses `--arch` of `test` and `bench`: `all` or a comma-separated list of names.
+fn parse_arch_list(text: &str) -> Result<Vec<Arch>> {
+    if text == "all" { Ok(Arch::ALL.to_vec()) } else { text.split(',').map(parse_arch).collect() }
+}
+
 fn parse_smp(text: &str) -> Result<u32> {
     match text.parse::<u32>() {
         Ok(n) if (1..=MAX_SMP).contains(&n) => Ok(n),
@@ -333,14 +338,7 @@ fn parse_test(args: &[String]) -> Result<Option<TestOpts>> {
     while let Some(word) = words.next() {
         match word {
             Word::Opt("help", _) => return Ok(None),
-            Word::Opt("arch", inline) => {
-                let value = words.value("arch", inline)?;
-                opts.arches = if value == "all" {
-                    Arch::ALL.to_vec()
-                } else {
-                    value.split(',').map(parse_arch).collect::<Result<Vec<_>>>()?
-                };
-            }
+            Word::Opt("arch", inline) => opts.arches = parse_arch_list(words.value("arch", inline)?)?,
             Word::Opt("filter", inline) => opts.filter = Some(words.value("filter", inline)?.to_string()),
             Word::Opt("timeout", inline) => opts.timeout_secs = parse_timeout(words.value("timeout", inline)?)?,
             Word::Opt(name, _) => return Err(words.unknown_option(name)),
@@ -365,14 +363,7 @@ fn parse_bench(args: &[String]) -> Result<Option<BenchOpts>> {
     while let Some(word) = words.next() {
         match word {
             Word::Opt("help", _) => return Ok(None),
-            Word::Opt("arch", inline) => {
-                let value = words.value("arch", inline)?;
-                opts.arches = if value == "all" {
-                    Arch::ALL.to_vec()
-                } else {
-                    value.split(',').map(parse_arch).collect::<Result<Vec<_>>>()?
-                };
-            }
+            Word::Opt("arch", inline) => opts.arches = parse_arch_list(words.value("arch", inline)?)?,
             Word::Opt("runs", inline) => {
                 let value = words.value("runs", inline)?;
                 opts.runs = match value.parse::<u32>() {

@@ -26,12 +26,9 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use kernel_boot::{BootInfo, BootProtocol, ReservedKind};
-use kernel_core::addr::PhysAddr;
-use kernel_core::memmap::Range;
+use kernel_boot::BootProtocol;
 
-use super::paging::{EARLY_MAP_LIMIT, KERNEL_OFFSET};
-use crate::layout;
+use super::paging::KERNEL_OFFSET;
 
 /// Block descriptor attributes of early Normal memory: valid, AttrIndx 0 (write-back), inner
 /// shareable, access flag.
@@ -314,14 +311,11 @@ pub fn entry_el() -> u64 {
     ENTRY_EL.load(Ordering::Relaxed)
 }
 
-/// Largest device tree accepted (the arm64 boot protocol's limit).
-const MAX_DTB_SIZE: u32 = 2 << 20;
-
 /// The Rust entry, on the boot stack in the upper half with the early tables active and
 /// exceptions other than SError masked.
 extern "C" fn aarch64_rust_entry(dtb_phys: u64, entry_el: u64) -> ! {
     ENTRY_EL.store(entry_el, Ordering::Relaxed);
-    let info = match read_boot_info(dtb_phys) {
+    let info = match crate::device_tree::boot_info(dtb_phys, BootProtocol::ArmImage) {
         Ok(info) => info,
         Err(_) if dtb_phys == 0 => {
             kerror!("boot failed: no device tree in x0 (QEMU passes none to an ELF: boot the flat arm64 Image)");
@@ -334,33 +328,4 @@ extern "C" fn aarch64_rust_entry(dtb_phys: u64, entry_el: u64) -> ! {
     };
     super::machine::set_psci_conduit(info.psci);
     crate::boot_sequence::kernel_main(&info)
-}
-
-fn read_boot_info(dtb_phys: u64) -> Result<BootInfo, kernel_boot::BootError> {
-    if dtb_phys == 0 || !dtb_phys.is_multiple_of(8) || dtb_phys >= EARLY_MAP_LIMIT - u64::from(MAX_DTB_SIZE) {
-        return Err(kernel_boot::BootError::Unreadable);
-    }
-    let header = layout::phys_to_virt(PhysAddr(dtb_phys));
-    // SAFETY: the early direct map covers physical 0..EARLY_MAP_LIMIT (checked above, with
-    // room for the largest accepted tree), and the loader passes the address of a device tree
-    // it placed in RAM, 8-byte aligned; the header's first 8 bytes are magic and total size.
-    let (magic, size) = unsafe {
-        let words = header.cast::<[u8; 8]>().read_unaligned();
-        (
-            u32::from_be_bytes([words[0], words[1], words[2], words[3]]),
-            u32::from_be_bytes([words[4], words[5], words[6], words[7]]),
-        )
-    };
-    if magic != 0xd00d_feed || !(40..=MAX_DTB_SIZE).contains(&size) {
-        return Err(kernel_boot::BootError::BadDeviceTree);
-    }
-    // SAFETY: as above; `size` is the device tree's own length, checked against the protocol
-    // bound, and the tree stays in place while the parser copies what it needs.
-    let bytes = unsafe { core::slice::from_raw_parts(header.cast_const(), size as usize) };
-    let mut info = kernel_boot::dtb::parse(dtb_phys, bytes, BootProtocol::ArmImage)?;
-    info.reserve(layout::image_phys_range(), ReservedKind::KernelImage);
-    if !info.reserved_ranges().any(|r| r.kind == ReservedKind::DeviceTree) {
-        info.reserve(Range::from_len(dtb_phys, u64::from(size)), ReservedKind::DeviceTree);
-    }
-    Ok(info)
 }

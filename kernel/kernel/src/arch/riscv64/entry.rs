@@ -10,11 +10,9 @@
 //! `riscv64_high_entry` sets up the boot stack, clears `.bss`, installs the trap vector and
 //! calls [`riscv64_rust_entry`].
 
-use kernel_boot::{BootInfo, BootProtocol, ReservedKind};
-use kernel_core::addr::PhysAddr;
+use kernel_boot::BootProtocol;
 
 use super::paging::{self, PagingMode};
-use crate::layout;
 
 core::arch::global_asm!(
     r#"
@@ -162,9 +160,6 @@ __boot_stack_top:
 "#
 );
 
-/// Largest device tree accepted.
-const MAX_DTB_SIZE: u32 = 2 << 20;
-
 /// The Rust entry, on the boot stack in the upper half with the early tables active.
 #[unsafe(no_mangle)]
 extern "C" fn riscv64_rust_entry(hart_id: u64, dtb_phys: u64, satp_mode: u64) -> ! {
@@ -172,7 +167,7 @@ extern "C" fn riscv64_rust_entry(hart_id: u64, dtb_phys: u64, satp_mode: u64) ->
     paging::set_mode(mode);
     super::plic::set_boot_hart(hart_id);
 
-    let info = match read_boot_info(dtb_phys) {
+    let info = match crate::device_tree::boot_info(dtb_phys, BootProtocol::OpenSbi) {
         Ok(info) => info,
         Err(e) => {
             kerror!("boot failed: device tree at {dtb_phys:#x}: {}", e.as_str());
@@ -180,29 +175,4 @@ extern "C" fn riscv64_rust_entry(hart_id: u64, dtb_phys: u64, satp_mode: u64) ->
         }
     };
     crate::boot_sequence::kernel_main(&info)
-}
-
-fn read_boot_info(dtb_phys: u64) -> Result<BootInfo, kernel_boot::BootError> {
-    if dtb_phys == 0 || dtb_phys >= paging::EARLY_MAP_LIMIT {
-        return Err(kernel_boot::BootError::Unreadable);
-    }
-    let header = layout::phys_to_virt(PhysAddr(dtb_phys));
-    // SAFETY: the early direct map covers physical 0..EARLY_MAP_LIMIT, and OpenSBI passes the
-    // address of a device tree it placed in RAM; the header is 8 bytes (magic, total size).
-    let (magic, size) = unsafe {
-        let words = header.cast::<[u8; 8]>().read_unaligned();
-        (
-            u32::from_be_bytes([words[0], words[1], words[2], words[3]]),
-            u32::from_be_bytes([words[4], words[5], words[6], words[7]]),
-        )
-    };
-    if magic != 0xd00d_feed || !(40..=MAX_DTB_SIZE).contains(&size) {
-        return Err(kernel_boot::BootError::BadDeviceTree);
-    }
-    // SAFETY: as above; `size` is the device tree's own length, checked against a sane bound,
-    // and the firmware keeps the blob in place (the parser copies what it needs).
-    let bytes = unsafe { core::slice::from_raw_parts(header.cast_const(), size as usize) };
-    let mut info = kernel_boot::dtb::parse(dtb_phys, bytes, BootProtocol::OpenSbi)?;
-    info.reserve(layout::image_phys_range(), ReservedKind::KernelImage);
-    Ok(info)
 }
