@@ -18,7 +18,7 @@ die() { printf '  \033[1;31m%8s\033[0m %s\n' "error" "$1" >&2; exit 1; }
 cd "$(dirname "$0")/.."
 
 # ---------------------------------------------------------------- Rust targets
-TARGETS="x86_64-unknown-none aarch64-unknown-none riscv64gc-unknown-none-elf"
+TARGETS="x86_64-unknown-none aarch64-unknown-none-softfloat riscv64imac-unknown-none-elf"
 COMPONENTS="clippy rustfmt"
 command -v rustup >/dev/null || die "rustup not found: install rustup (https://rustup.rs), then re-run"
 installed_targets=$(rustup target list --installed 2>/dev/null || true)

@@ -44,12 +44,14 @@ impl Arch {
         }
     }
 
-    /// The Rust target triple the kernel is built for.
+    /// The Rust target triple the kernel is built for. All three are soft-float: the kernel
+    /// never touches FP/SIMD registers, so a trap need not save them (they belong to user
+    /// threads; docs/adr/0005).
     pub const fn kernel_target(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64-unknown-none",
-            Arch::Aarch64 => "aarch64-unknown-none",
-            Arch::Riscv64 => "riscv64gc-unknown-none-elf",
+            Arch::Aarch64 => "aarch64-unknown-none-softfloat",
+            Arch::Riscv64 => "riscv64imac-unknown-none-elf",
         }
     }
 }

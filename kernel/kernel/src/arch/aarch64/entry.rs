@@ -10,7 +10,8 @@
 //! 1. masks exceptions, remembers the device tree and the entry exception level;
 //! 2. at EL2, drops to EL1 (AArch64 EL1, no stage 2, EL1 may use the physical timer and the
 //!    GICv3 system registers, no FP traps);
-//! 3. enables FP/SIMD at EL1 (`CPACR_EL1.FPEN`: the target uses NEON), sets a known
+//! 3. leaves FP/SIMD trapping at EL1 (`CPACR_EL1.FPEN = 0`: the kernel is built for the
+//!    soft-float target, so any FP/SIMD instruction in it is a bug and faults), sets a known
 //!    `SCTLR_EL1`;
 //! 4. builds the early tables in `.boot` (see `paging.rs`): TTBR0 identity and TTBR1 direct map
 //!    share one level-1 table of 512 1 GiB blocks, and TTBR1's top level-1 table maps the
@@ -106,6 +107,16 @@ _start:
     msr cptr_el2, x9
     msr hstr_el2, xzr
     msr vttbr_el2, xzr
+    /* EL1 reads of MIDR/MPIDR return VPIDR_EL2/VMPIDR_EL2, which reset to UNKNOWN values:
+       give EL1 the real ones (the GIC code finds this CPU's redistributor by MPIDR). */
+    mrs x9, midr_el1
+    msr vpidr_el2, x9
+    mrs x9, mpidr_el1
+    msr vmpidr_el2, x9
+    /* MDCR_EL2: no debug or PMU traps to EL2, all PMU counters visible at EL1. */
+    mrs x9, pmcr_el0
+    ubfx x9, x9, #11, #5
+    msr mdcr_el2, x9
     /* GICv3 system registers usable at EL1 (ICC_SRE_EL2.SRE and .Enable), when present. */
     mrs x9, id_aa64pfr0_el1
     ubfx x9, x9, #24, #4
@@ -125,8 +136,7 @@ _start:
 2:  /* EL1, MMU off. */
     ldr x9, ={sctlr_off}
     msr sctlr_el1, x9
-    mov x9, #(3 << 20)
-    msr cpacr_el1, x9
+    msr cpacr_el1, xzr
     isb
     /* 4 KiB granule required (ID_AA64MMFR0_EL1.TGran4 = 0xf: not implemented). */
     mrs x9, id_aa64mmfr0_el1

@@ -21,8 +21,9 @@ core::arch::global_asm!(
 _start:
     csrw sie, zero
     csrci sstatus, 0x2
-    li t0, 0x2000
-    csrs sstatus, t0
+    /* FS = Off (the kernel has no FP code: FP use traps), SUM = 0, MXR = 0. */
+    li t0, (3 << 13) | (1 << 18) | (1 << 19)
+    csrc sstatus, t0
     mv s0, a0
     mv s1, a1
 
