@@ -647,8 +647,10 @@ fn read_reservations(blob: &[u8], h: Header, root: FdtNode<'_, '_>, info: &mut B
             let mut found = resv;
             found.descend(child).ok_or(BootError::BadDeviceTree)?;
             // Children without `reg` are allocated by the OS later (`size` / `alloc-ranges`).
+            let kind =
+                if child.property("no-map").is_some() { ReservedKind::FirmwareNoMap } else { ReservedKind::Firmware };
             for range in found.regs() {
-                info.reserve(range.ok_or(BootError::Malformed)?, ReservedKind::Firmware);
+                info.reserve(range.ok_or(BootError::Malformed)?, kind);
             }
         }
     }
@@ -815,8 +817,8 @@ mod tests {
             reserved(&info),
             vec![
                 Reserved { range: Range::from_len(0x87e0_0000, 7169), kind: ReservedKind::DeviceTree },
-                Reserved { range: Range::from_len(0x8000_0000, 0x4_0000), kind: ReservedKind::Firmware },
-                Reserved { range: Range::from_len(0x8004_0000, 0x2_0000), kind: ReservedKind::Firmware },
+                Reserved { range: Range::from_len(0x8000_0000, 0x4_0000), kind: ReservedKind::FirmwareNoMap },
+                Reserved { range: Range::from_len(0x8004_0000, 0x2_0000), kind: ReservedKind::FirmwareNoMap },
                 Reserved { range: Range { start: 0x8420_0000, end: 0x8420_003c }, kind: ReservedKind::Module },
             ]
         );
@@ -1005,7 +1007,7 @@ mod tests {
             vec![
                 Reserved { range: Range::from_len(0x4800_0000, blob.len() as u64), kind: ReservedKind::DeviceTree },
                 Reserved { range: Range::from_len(0x4000_0000, 0x1000), kind: fw },
-                Reserved { range: Range::from_len(0x4020_0000, 0x2_0000), kind: fw },
+                Reserved { range: Range::from_len(0x4020_0000, 0x2_0000), kind: ReservedKind::FirmwareNoMap },
                 Reserved { range: Range::from_len(0x4040_0000, 0x1000), kind: fw },
                 Reserved { range: Range::from_len(0x4050_0000, 0x2000), kind: fw },
                 Reserved { range: Range { start: 0x4400_0000, end: 0x4410_0000 }, kind: ReservedKind::Module },

@@ -52,6 +52,9 @@ pub enum ReservedKind {
     BootStructures,
     /// Firmware-owned memory (`/reserved-memory`, `/memreserve/`, OpenSBI).
     Firmware,
+    /// Firmware-owned memory the OS must not even map (`/reserved-memory` nodes with
+    /// `no-map`: secure-world or M-mode memory, where a speculative access may fault).
+    FirmwareNoMap,
     /// Legacy low memory (x86 real-mode area, BIOS data).
     LowMemory,
 }
@@ -65,6 +68,7 @@ impl ReservedKind {
             ReservedKind::DeviceTree => "device tree",
             ReservedKind::BootStructures => "boot structures",
             ReservedKind::Firmware => "firmware",
+            ReservedKind::FirmwareNoMap => "firmware, no-map",
             ReservedKind::LowMemory => "low memory",
         }
     }
@@ -329,6 +333,17 @@ impl BootInfo {
         self.cpu_ids.iter().flatten().count().max(1)
     }
 
+    /// True when `range` lies inside one RAM range and touches no `no-map` firmware memory:
+    /// memory the kernel's direct map covers, so the kernel may read it (a boot module whose
+    /// addresses came from the boot loader is checked with this before it is read).
+    pub fn is_mapped_ram(&self, range: Range) -> bool {
+        let in_ram = self.memory.as_slice().iter().any(|r| r.start <= range.start && range.end <= r.end);
+        let no_map = self
+            .reserved_ranges()
+            .any(|r| r.kind == ReservedKind::FirmwareNoMap && r.range.grow_to_pages().overlaps(&range));
+        !range.is_empty() && in_ram && !no_map
+    }
+
     /// RAM minus every reserved range, page-aligned: what the frame allocator may use.
     pub fn usable_memory(&self) -> Result<RangeList<MAX_MEMORY_RANGES>, RangeError> {
         let mut usable = RangeList::<MAX_MEMORY_RANGES>::new();
@@ -362,6 +377,22 @@ mod tests {
         );
         assert_eq!(info.module_list().count(), 1);
         assert_eq!(info.cpu_count(), 1);
+    }
+
+    #[test]
+    fn mapped_ram_check() {
+        let mut info = BootInfo::new(BootProtocol::OpenSbi);
+        info.add_memory(Range { start: 0x8000_0000, end: 0x9000_0000 });
+        info.reserve(Range::from_len(0x8000_0000, 0x3_f800), ReservedKind::FirmwareNoMap);
+        info.reserve(Range::from_len(0x8010_0000, 0x1000), ReservedKind::Firmware);
+        assert!(info.is_mapped_ram(Range::from_len(0x8420_0000, 0x3c)));
+        assert!(info.is_mapped_ram(Range::from_len(0x8010_0000, 0x10)), "mapped, merely reserved");
+        assert!(!info.is_mapped_ram(Range::from_len(0x8003_f000, 0x10)), "no-map firmware");
+        assert!(!info.is_mapped_ram(Range::from_len(0x8003_fc00, 0x10)), "shares a page with no-map firmware");
+        assert!(info.is_mapped_ram(Range::from_len(0x8004_0000, 0x10)), "the next page is mapped");
+        assert!(!info.is_mapped_ram(Range { start: 0x8fff_f000, end: 0x9000_1000 }), "runs past RAM");
+        assert!(!info.is_mapped_ram(Range::from_len(0x1000_0000, 0x10)), "not RAM at all");
+        assert!(!info.is_mapped_ram(Range::from_len(0x8420_0000, 0)), "empty");
     }
 
     #[test]

@@ -223,10 +223,16 @@ fn boot_on_kernel_stack(info: &BootInfo) -> Result<core::convert::Infallible, Ke
     idle()
 }
 
-/// The idle loop: sleep until an interrupt, then handle console input.
+/// The idle loop: handle console input, and sleep while there is none. The check for input
+/// and the sleep happen with interrupts masked, so input that arrives in between wakes the
+/// sleep instead of waiting for the next interrupt.
 fn idle() -> ! {
     loop {
+        arch::disable_interrupts();
+        if !crate::monitor::has_input() {
+            arch::wait_for_interrupt();
+        }
+        arch::enable_interrupts();
         crate::monitor::poll();
-        arch::wait_for_interrupt();
     }
 }

@@ -12,7 +12,7 @@
 //! unmapped guard region below it. The architecture then switches to it.
 
 use crate::sync::SpinLock;
-use kernel_boot::BootInfo;
+use kernel_boot::{BootInfo, ReservedKind};
 use kernel_core::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use kernel_core::frame::{BuddyAllocator, FrameError};
 use kernel_core::memmap::{Range, RangeList};
@@ -192,8 +192,9 @@ pub struct KernelSpace {
 
 /// Builds the kernel address space in format `F`.
 ///
-/// Maps, at `hhdm_base + phys`, all RAM (read/write, not executable) and every window (with
-/// its attributes, skipping pages RAM already covers); at their link addresses, the kernel's
+/// Maps, at `hhdm_base + phys`, all RAM except firmware `no-map` regions (read/write, not
+/// executable; the kernel image read-only) and every window (with its attributes, skipping
+/// pages RAM already covers); at their link addresses, the kernel's
 /// text (read + execute), rodata (read) and data/bss (read/write); and kernel stack slot 0.
 /// Only upper-half addresses are touched: the lower half stays empty for user space.
 pub fn build_kernel_space<F: PageTableFormat>(
@@ -211,6 +212,10 @@ pub fn build_kernel_space<F: PageTableFormat>(
         ram.push(r.grow_to_pages())?;
     }
     ram.normalize();
+    // Firmware memory marked `no-map` is left out of the direct map entirely.
+    for r in info.reserved_ranges().filter(|r| r.kind == ReservedKind::FirmwareNoMap) {
+        ram.subtract(r.range.grow_to_pages())?;
+    }
     // The kernel image appears in the direct map read-only: no writable alias of its code.
     let image_phys = layout::image_phys_range().grow_to_pages();
     let mut writable = ram;

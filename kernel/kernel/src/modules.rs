@@ -14,10 +14,19 @@ pub fn report(info: &BootInfo) {
     let mut any = false;
     for module in info.module_list() {
         any = true;
+        if !info.is_mapped_ram(module.range) {
+            kinfo!(
+                "[modules] initrd at {:#x}-{:#x} is not in RAM the kernel maps: ignored",
+                module.range.start,
+                module.range.end
+            );
+            continue;
+        }
         let len = module.range.len() as usize;
         let ptr = layout::phys_to_virt(PhysAddr(module.range.start));
-        // SAFETY: the module is RAM reserved for it by the boot protocol (the frame allocator
-        // never hands it out) and mapped read/write by the direct map; nothing writes it.
+        // SAFETY: `is_mapped_ram` checked that the module lies in RAM the direct map covers
+        // (read/write, no `no-map` firmware page); it is reserved, so the frame allocator never
+        // hands it out, and nothing writes it.
         let bytes = unsafe { core::slice::from_raw_parts(ptr.cast_const(), len) };
         match initrd::parse(bytes) {
             Ok(archive) => {

@@ -51,6 +51,11 @@ pub fn on_serial_interrupt() {
     }
 }
 
+/// True when received bytes wait to be processed.
+pub fn has_input() -> bool {
+    INPUT.lock().len > 0
+}
+
 fn next_byte() -> Option<u8> {
     let mut input = INPUT.lock();
     if input.len == 0 {

@@ -51,6 +51,7 @@ fn fail(name: &str, why: &str) -> ! {
 }
 
 fn ticks(timer_hz: u32) -> ! {
+    arch::disable_interrupts();
     let start_ticks = time::ticks();
     let start_ns = time::uptime_ns();
     // Bounded: at the slowest allowed rate (10 Hz) the ticks take about a second; give up

@@ -15,7 +15,7 @@
 //! | traps | `init_traps() -> Result<TrapReport, KernelError>`; a kernel fault calls `crate::trap::kernel_fault(&FaultReport) -> !`; `unexpected_interrupts() -> u64` counts interrupts nothing handled |
 //! | interrupts | `init_interrupts(&BootInfo) -> Result<IrqReport, KernelError>` (controller + serial receive interrupt); the handlers call `crate::time::on_tick()` and `crate::monitor::on_serial_interrupt()` |
 //! | time | `init_timer(&BootInfo, hz) -> Result<TimerReport, KernelError>`, `counter() -> u64` (free-running, monotonic) |
-//! | cpu | `enable_interrupts()`, `disable_interrupts()`, `wait_for_interrupt()` (enables interrupts and sleeps until one arrives, without a lost-wakeup window), `switch_stack(top, entry) -> !` |
+//! | cpu | `enable_interrupts()`, `disable_interrupts()`, `wait_for_interrupt()` (called with interrupts masked after checking for work; sleeps until an interrupt arrives, takes it, returns masked: no lost wake-up), `switch_stack(top, entry) -> !` |
 //! | machine | `exit(ExitCode) -> !` (power off through the exit device), `halt() -> !` (stop this CPU for good), `trigger_test_fault(addr)` (a load from `addr`, for the fault self-test) |
 
 #[cfg(target_arch = "aarch64")]

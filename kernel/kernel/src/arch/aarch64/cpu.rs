@@ -41,15 +41,16 @@ pub fn disable_interrupts() {
     unsafe { core::arch::asm!("msr daifset, #2", options(nostack, preserves_flags)) };
 }
 
-/// Sleeps until an interrupt is pending, then takes it; returns with IRQs unmasked.
+/// Called with IRQs masked, after the caller has checked that there is no work: sleeps until
+/// an interrupt is pending, takes it, and returns with IRQs masked again.
 ///
-/// IRQs are masked around `wfi`: a pending interrupt wakes `wfi` even while masked, so one
-/// that arrives between the caller's check and the sleep is not lost; the `isb` after
-/// unmasking makes the CPU take it before this function returns.
+/// A pending interrupt wakes `wfi` even while IRQs are masked, so one that arrived after the
+/// caller's check is not lost; the `isb` after unmasking makes the CPU take it before IRQs are
+/// masked again.
 pub fn wait_for_interrupt() {
-    // SAFETY: masking, waiting and unmasking IRQs; no memory is touched by the instructions,
+    // SAFETY: waiting, then unmasking and re-masking IRQs; the instructions touch no memory,
     // but the interrupt handler runs in between, so memory is not declared untouched.
-    unsafe { core::arch::asm!("msr daifset, #2", "dsb sy", "wfi", "msr daifclr, #2", "isb", options(nostack)) };
+    unsafe { core::arch::asm!("dsb sy", "wfi", "msr daifclr, #2", "isb", "msr daifset, #2", options(nostack)) };
 }
 
 /// Switches to the stack whose top is `top` and calls `entry` there.

@@ -37,12 +37,14 @@ pub fn disable_interrupts() {
     unsafe { core::arch::asm!("csrci sstatus, 2", options(nostack)) };
 }
 
-/// Sleeps until an interrupt is pending, then takes it; returns with interrupts enabled.
-/// `wfi` wakes on a pending enabled interrupt even while `sstatus.SIE` is clear, so an
-/// interrupt that arrives between the check and the sleep is not lost.
+/// Called with interrupts masked, after the caller has checked that there is no work: sleeps
+/// until an interrupt is pending, takes it, and returns with interrupts masked again. `wfi`
+/// wakes on a pending enabled interrupt even while `sstatus.SIE` is clear, so one that
+/// arrived after the caller's check is not lost.
 pub fn wait_for_interrupt() {
-    // SAFETY: masking, waiting and unmasking interrupts; no memory is touched.
-    unsafe { core::arch::asm!("csrci sstatus, 2", "wfi", "csrsi sstatus, 2", options(nostack)) };
+    // SAFETY: waiting, then unmasking (the pending interrupt is taken here) and re-masking;
+    // the handler may change memory, so memory is not declared untouched.
+    unsafe { core::arch::asm!("wfi", "csrsi sstatus, 2", "csrci sstatus, 2", options(nostack)) };
 }
 
 /// Stops this hart for good.

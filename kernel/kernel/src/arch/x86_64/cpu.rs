@@ -42,13 +42,15 @@ pub fn disable_interrupts() {
     unsafe { asm!("cli", options(att_syntax, nostack)) };
 }
 
-/// Enables interrupts and sleeps until one arrives; returns with interrupts enabled. `sti`
-/// takes effect after the next instruction, so an interrupt pending at the `sti` wakes the
-/// `hlt` instead of being taken before it: no wake-up is lost.
+/// Called with interrupts masked, after the caller has checked that there is no work:
+/// enables interrupts and sleeps until one arrives, takes it, and returns with interrupts
+/// masked again. `sti` takes effect after the next instruction, so an interrupt that became
+/// pending after the caller's check wakes the `hlt` instead of being taken before it: no
+/// wake-up is lost.
 pub fn wait_for_interrupt() {
     // SAFETY: as in `enable_interrupts`; `hlt` only waits. Not `nomem`: the interrupt handler
     // may change memory the caller reads next.
-    unsafe { asm!("sti", "hlt", options(att_syntax, nostack)) };
+    unsafe { asm!("sti", "hlt", "cli", options(att_syntax, nostack)) };
 }
 
 /// Stops this CPU for good (interrupts off; an NMI only re-enters the loop).
