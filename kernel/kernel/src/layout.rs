@@ -34,18 +34,32 @@ pub const fn kernel_stack(slot: u64) -> (u64, u64) {
     (top - KERNEL_STACK_SIZE, top)
 }
 
-/// True when `addr` lies in the guard region of some kernel stack slot.
-pub const fn is_stack_guard(addr: u64) -> bool {
-    if addr < KERNEL_STACKS_BASE || addr >= KERNEL_STACKS_BASE + KERNEL_STACK_SLOTS * KERNEL_STACK_SLOT {
-        return false;
+/// Slot of the boot CPU's kernel stack.
+pub const BOOT_CPU_STACK_SLOT: u64 = 0;
+
+/// Exception stack `n` of the boot CPU (x86_64 IST stacks, the AArch64 and RISC-V emergency
+/// stack for kernel stack overflows): slots right after the kernel stack, so they have guard
+/// regions too. `arch::EXCEPTION_STACKS` says how many an architecture uses.
+pub const fn exception_stack(n: u64) -> (u64, u64) {
+    kernel_stack(BOOT_CPU_STACK_SLOT + 1 + n)
+}
+
+/// True when `addr` lies in the guard region of some kernel stack slot, or in the guard page
+/// below the boot stack.
+pub fn is_stack_guard(addr: u64) -> bool {
+    let boot_guard = image().boot_stack_guard;
+    if (boot_guard..boot_guard + kernel_core::addr::PAGE_SIZE).contains(&addr) {
+        return true;
     }
-    (addr - KERNEL_STACKS_BASE) % KERNEL_STACK_SLOT < KERNEL_STACK_SLOT - KERNEL_STACK_SIZE
+    let area = KERNEL_STACKS_BASE..KERNEL_STACKS_BASE + KERNEL_STACK_SLOTS * KERNEL_STACK_SLOT;
+    area.contains(&addr) && (addr - KERNEL_STACKS_BASE) % KERNEL_STACK_SLOT < KERNEL_STACK_SLOT - KERNEL_STACK_SIZE
 }
 
 // Linker-script symbols (every `link/<arch>.ld` defines them, page-aligned). All are
 // upper-half (virtual) addresses so that code in the upper half can reach them whatever the
 // code model: `__kernel_image_start/__kernel_image_end` are the physical span of the whole
-// image (`.boot` to the end of `.bss`) plus `arch::KERNEL_OFFSET`.
+// image (`.boot` to the end of `.bss`) plus `arch::KERNEL_OFFSET`. `__boot_stack_guard` is
+// the page right below the boot stack (inside `.bss`), which the final tables leave unmapped.
 unsafe extern "C" {
     static __text_start: u8;
     static __text_end: u8;
@@ -55,6 +69,7 @@ unsafe extern "C" {
     static __data_end: u8;
     static __kernel_image_start: u8;
     static __kernel_image_end: u8;
+    static __boot_stack_guard: u8;
 }
 
 /// Addresses of the kernel image sections, from the linker script.
@@ -68,6 +83,8 @@ pub struct ImageLayout {
     pub data: (u64, u64),
     /// Whole image including boot code, physical.
     pub phys: (u64, u64),
+    /// The unmapped page below the boot stack (virtual, inside `data`).
+    pub boot_stack_guard: u64,
 }
 
 /// The image layout.
@@ -82,6 +99,7 @@ pub fn image() -> ImageLayout {
             (&raw const __kernel_image_start as u64).wrapping_sub(offset),
             (&raw const __kernel_image_end as u64).wrapping_sub(offset),
         ),
+        boot_stack_guard: &raw const __boot_stack_guard as u64,
     }
 }
 

@@ -8,8 +8,9 @@
 //!
 //! [`build_kernel_space`] builds the final kernel address space in any page-table format:
 //! the direct map of all RAM (read/write, never executable), the kernel image with W^X
-//! section permissions, device and firmware windows, and the boot CPU's kernel stack with an
-//! unmapped guard region below it. The architecture then switches to it.
+//! section permissions, device and firmware windows, and the boot CPU's kernel and exception
+//! stacks, each with an unmapped guard region below it (and an unmapped page below the boot
+//! stack in `.bss`). The architecture then switches to it.
 
 use crate::sync::SpinLock;
 use kernel_boot::{BootInfo, ReservedKind};
@@ -195,7 +196,8 @@ pub struct KernelSpace {
 /// Maps, at `hhdm_base + phys`, all RAM except firmware `no-map` regions (read/write, not
 /// executable; the kernel image read-only) and every window (with its attributes, skipping
 /// pages RAM already covers); at their link addresses, the kernel's
-/// text (read + execute), rodata (read) and data/bss (read/write); and kernel stack slot 0.
+/// text (read + execute), rodata (read) and data/bss (read/write) except the guard page below
+/// the boot stack; and the kernel and exception stack slots of the boot CPU.
 /// Only upper-half addresses are touched: the lower half stays empty for user space.
 pub fn build_kernel_space<F: PageTableFormat>(
     info: &BootInfo,
@@ -246,22 +248,30 @@ pub fn build_kernel_space<F: PageTableFormat>(
     }
 
     let image = layout::image();
-    for (section, attrs) in [
+    let guard = image.boot_stack_guard;
+    let (data_start, data_end) = image.data;
+    if !(data_start..data_end).contains(&guard) || !guard.is_multiple_of(PAGE_SIZE) {
+        return Err(KernelError::AddressSpace("the boot stack guard page is not a page inside .data/.bss"));
+    }
+    for ((start, end), attrs) in [
         (image.text, MapAttrs::KERNEL_TEXT),
         (image.rodata, MapAttrs::KERNEL_RODATA),
-        (image.data, MapAttrs::KERNEL_DATA),
+        ((data_start, guard), MapAttrs::KERNEL_DATA),
+        ((guard + PAGE_SIZE, data_end), MapAttrs::KERNEL_DATA),
     ] {
-        let (start, end) = section;
         let phys = start.wrapping_sub(arch::KERNEL_OFFSET);
         let len = kernel_core::addr::align_up(end.saturating_sub(start), PAGE_SIZE)
             .ok_or(KernelError::AddressSpace("kernel section size"))?;
         mapper.map_with_max_level(VirtAddr(start), PhysAddr(phys), len, attrs, &mut tables, 0)?;
     }
 
-    let (bottom, _top) = layout::kernel_stack(0);
+    // The boot CPU's kernel stack and exception stacks, each above its unmapped guard region.
     let order = BuddyAllocator::order_for(layout::KERNEL_STACK_SIZE).ok_or(FrameError::BadOrder)?;
-    let stack_frames = tables.frames.allocate(order)?;
-    mapper.map(VirtAddr(bottom), stack_frames, layout::KERNEL_STACK_SIZE, MapAttrs::KERNEL_DATA, &mut tables)?;
+    for slot in layout::BOOT_CPU_STACK_SLOT..=layout::BOOT_CPU_STACK_SLOT + arch::EXCEPTION_STACKS {
+        let (bottom, _top) = layout::kernel_stack(slot);
+        let frames = tables.frames.allocate(order)?;
+        mapper.map(VirtAddr(bottom), frames, layout::KERNEL_STACK_SIZE, MapAttrs::KERNEL_DATA, &mut tables)?;
+    }
 
     Ok(KernelSpace { root: mapper.root(), table_frames: tables.used })
 }

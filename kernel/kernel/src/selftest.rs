@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 //! Self-tests a test build (cargo feature `selftest`) runs after the ready line, selected by
 //! the kernel command line (`cambios.test=<name>`). The host harness (`cargo xtask test`)
-//! boots each one under QEMU and checks the serial log; docs/testing.md lists them.
+//! boots each one under QEMU and checks the serial log (docs/boot.md, DEVELOPERS.md).
 //!
 //! * `ticks`: waits for `SELFTEST_MIN_TICKS` timer interrupts, checks that the monotonic
 //!   clock advanced by about as much time as the ticks represent (within a factor of two:
@@ -12,6 +12,8 @@
 //! * `panic`: panics on purpose: the panic line must appear and the machine stops.
 //! * `overflow`: recurses until the kernel stack runs into its guard page: the fault report
 //!   must name the guard page (a stack overflow is reported, not silent corruption).
+//! * `guard`: loads from the page below the boot stack, which the final page tables leave
+//!   unmapped: the fault report must name a guard page.
 
 use cambios_abi::bootlog::{SELFTEST_MIN_TICKS, SELFTEST_TAG, TEST_FAULT_ADDR};
 use cambios_abi::exit::ExitCode;
@@ -35,13 +37,19 @@ pub fn run(name: &str, timer_hz: u32) {
                 panic!("deliberate panic requested by cambios.test=panic");
             }
         }
+        "guard" => {
+            let guard = crate::layout::image().boot_stack_guard;
+            kprintln!("{SELFTEST_TAG} guard: loading from the boot stack's guard page at {guard:#x}");
+            arch::trigger_test_fault(guard);
+            fail("guard", "the boot stack's guard page is mapped");
+        }
         "overflow" => {
             kprintln!("{SELFTEST_TAG} overflow: recursing until the kernel stack guard page is hit");
             let depth = recurse(0);
             kprintln!("{SELFTEST_TAG} overflow: FAILED: recursion returned at depth {depth}");
             arch::exit(ExitCode::Failure);
         }
-        other => kprintln!("{SELFTEST_TAG} unknown self-test '{other}' (known: ticks, fault, panic, overflow)"),
+        other => kprintln!("{SELFTEST_TAG} unknown self-test '{other}' (known: ticks, fault, panic, overflow, guard)"),
     }
 }
 

@@ -33,7 +33,8 @@ pub enum Outcome {
     Fault,
     /// `[panic] kernel panic at ...selftest.rs:...`, then power-off with failure.
     Panic,
-    /// A `[fault]` report naming a kernel stack guard page, then power-off with failure.
+    /// A `[fault]` report naming a kernel stack guard page (stack overflow, or a load from the
+    /// boot stack's guard page), then power-off with failure.
     StackOverflow,
     /// Boot-monitor input after the ready line; the replies in order, then power-off.
     Console(&'static [ConsoleStep]),

@@ -91,6 +91,7 @@ pub const MATRIX: &[QemuTest] = &[
     QemuTest { name: "fault", selftest: Some("fault"), outcome: Outcome::Fault, ..BOOT },
     QemuTest { name: "panic", selftest: Some("panic"), outcome: Outcome::Panic, ..BOOT },
     QemuTest { name: "stack-overflow", selftest: Some("overflow"), outcome: Outcome::StackOverflow, ..BOOT },
+    QemuTest { name: "boot-stack-guard", selftest: Some("guard"), outcome: Outcome::StackOverflow, ..BOOT },
     QemuTest { name: "console", selftest: None, outcome: Outcome::Console(CONSOLE_STEPS), ..BOOT },
     QemuTest { name: "grub-multiboot2", only: Some(Arch::X86_64), medium: Medium::Grub, min_timeout_secs: 120, ..BOOT },
     // CPUs without 1 GiB pages, SMEP or SMAP, on the Q35 chipset.

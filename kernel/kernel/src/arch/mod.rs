@@ -10,6 +10,7 @@
 //! | identity | `ARCH: cambios_abi::Arch` |
 //! | entry | assembly entry → early page tables (identity + direct map of physical memory below `EARLY_MAP_LIMIT` + kernel window) → builds a `kernel_boot::BootInfo` → `crate::boot_sequence::kernel_main(&info)` |
 //! | console | `console_write(&[u8])` (polling, usable from the first Rust instruction), `console_init(&BootInfo) -> &'static str` (switch to the firmware-named UART; returns its description), `console_read_byte() -> Option<u8>` |
+//! | stacks | `EXCEPTION_STACKS` (guarded exception-stack slots `build_kernel_space` maps after the kernel stack) |
 //! | memory | `KERNEL_OFFSET` (virtual minus physical address of the kernel image), `EARLY_MAP_LIMIT` (physical memory below this is reachable through the direct map before `init_paging`), `hhdm_base()`, `init_paging(&BootInfo, &mut FrameAllocator) -> Result<PagingReport, KernelError>` (builds the final tables with `crate::memory::build_kernel_space` and switches to them) |
 //! | locks | `IrqMask: kernel_core::sync::InterruptMask` |
 //! | traps | `init_traps() -> Result<TrapReport, KernelError>`; a kernel fault calls `crate::trap::kernel_fault(&FaultReport) -> !`; `unexpected_interrupts() -> u64` counts interrupts nothing handled |

@@ -34,5 +34,8 @@ pub use timer::{counter, init_timer};
 pub use trap::init_traps;
 pub use uart::{console_init, console_read_byte, console_write};
 
+/// Exception stacks in guarded slots (`layout::exception_stack`): the emergency stack.
+pub const EXCEPTION_STACKS: u64 = 1;
+
 /// This architecture.
 pub const ARCH: cambios_abi::Arch = cambios_abi::Arch::Aarch64;

@@ -14,7 +14,8 @@
 //! 128 KiB apart inside a 512 MiB area; the lower 64 KiB of each slot is never mapped, see
 //! `layout.rs`). That check needs only x0, parked in `TPIDR_EL1`: the area test is an
 //! arithmetic shift of SP compared with a small constant, the guard test is bit 16 of SP. On
-//! overflow the entry moves to a dedicated 16 KiB emergency stack in `.bss`, parking the kind in
+//! overflow the entry moves to a dedicated emergency stack (exception stack slot 0, with its own
+//! guard region), parking the kind in
 //! `TPIDRRO_EL0` and the interrupted SP in `SP_EL0` on the way (both unused by the kernel
 //! today; this path never returns), so the report is printed instead of faulting forever.
 //! `TPIDR_EL1` is therefore a scratch register of the vector entries: per-CPU data (the SMP
@@ -117,8 +118,7 @@ aarch64_trap_overflow:
     mov x0, sp
     add x0, x0, #{frame}
     msr sp_el0, x0
-    adrp x0, aarch64_emergency_stack_top
-    add x0, x0, :lo12:aarch64_emergency_stack_top
+    ldr x0, ={emergency_top}
     sub sp, x0, #{frame}
     mrs x0, sp_el0
     str x0, [sp, #{sp_off}]
@@ -175,12 +175,8 @@ aarch64_trap_save:
     add sp, sp, #{frame}
     eret
 
-    .section .bss.aarch64_emergency_stack, "aw", @nobits
-    .balign 16
-aarch64_emergency_stack:
-    .space 16384
-aarch64_emergency_stack_top:
 "#,
+    emergency_top = const crate::layout::exception_stack(0).1,
     frame = const FRAME_SIZE,
     sp_off = const SP_OFFSET,
     elr_off = const ELR_OFFSET,
@@ -212,9 +208,9 @@ pub fn init_traps() -> Result<TrapReport, KernelError> {
     unsafe { core::arch::asm!("msr vbar_el1, {0}", "isb", in(reg) vectors, options(nostack, preserves_flags)) };
     Ok(TrapReport {
         detail: if super::entry::entry_el() == 2 {
-            "VBAR_EL1, 16 vectors, full register frame, 16 KiB emergency stack for kernel stack overflow (entered at EL2, running at EL1)"
+            "VBAR_EL1, 16 vectors, full register frame, guarded 64 KiB emergency stack for kernel stack overflow (entered at EL2, running at EL1)"
         } else {
-            "VBAR_EL1, 16 vectors, full register frame, 16 KiB emergency stack for kernel stack overflow (entered at EL1)"
+            "VBAR_EL1, 16 vectors, full register frame, guarded 64 KiB emergency stack for kernel stack overflow (entered at EL1)"
         },
     })
 }

@@ -5,7 +5,8 @@
 //! `riscv64_trap_entry` saves every register in a [`TrapFrame`] on the current kernel stack
 //! and calls [`riscv64_trap_handler`]. Before it pushes anything it checks whether the frame
 //! would land in the guard region below a kernel stack (see `layout::is_stack_guard`); if so
-//! it switches to a dedicated emergency stack, so a kernel stack overflow produces a fault
+//! it switches to a dedicated emergency stack (exception stack slot 0, itself guarded), so a
+//! kernel stack overflow produces a fault
 //! report instead of an endless cascade of faults. `t0` is parked in `sscratch` and `t1` in a
 //! scratch word while the check runs.
 
@@ -57,7 +58,7 @@ riscv64_trap_entry:
     ld t1, 0(t0)
     csrr t0, sscratch
     csrw sscratch, sp
-    lla sp, riscv64_emergency_stack_top
+    li sp, {emergency_top}
     j 2f
 1:  lla t0, riscv64_trap_scratch
     ld t1, 0(t0)
@@ -147,11 +148,8 @@ riscv64_trap_entry:
     .balign 16
 riscv64_trap_scratch:
     .space 16
-    .balign 16
-riscv64_emergency_stack:
-    .space 16384
-riscv64_emergency_stack_top:
 "#,
+    emergency_top = const crate::layout::exception_stack(0).1 as i64,
     handler = sym riscv64_trap_handler,
     frame = const FRAME_SIZE,
     stacks_base = const KERNEL_STACKS_BASE as i64,
@@ -170,7 +168,9 @@ const IRQ_SUPERVISOR_EXTERNAL: u64 = 9;
 
 /// The trap vector is installed by the boot code before Rust runs; this only reports it.
 pub fn init_traps() -> Result<TrapReport, KernelError> {
-    Ok(TrapReport { detail: "stvec direct mode, full register frame, emergency stack for kernel stack overflow" })
+    Ok(TrapReport {
+        detail: "stvec direct mode, full register frame, guarded emergency stack for kernel stack overflow",
+    })
 }
 
 /// Interrupts that had no handler so far (reported by the monitor).

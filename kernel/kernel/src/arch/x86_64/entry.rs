@@ -219,7 +219,7 @@ x86_64_high_entry:
     hlt
     jmp 6b
 
-    .section .bss.x86_64_boot_stack, "aw", @nobits
+    .section .bss.boot_stack, "aw", @nobits
     .balign 16
     .space 65536
 x86_64_boot_stack_top:

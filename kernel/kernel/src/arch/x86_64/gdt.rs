@@ -13,7 +13,9 @@
 //! IST1 is the double-fault stack: a kernel stack overflow faults on the guard page, the CPU
 //! cannot push the page-fault frame on the overflowing stack, and raises #DF, which runs on
 //! IST1 and reports. IST2 serves NMI and machine check, which can arrive at any instruction.
-//! Both stacks are in `.bss` (the boot CPU's; the SMP issue makes these per CPU).
+//! Until the final page tables exist both are small stacks in `.bss`; then
+//! [`use_guarded_ist_stacks`] moves them to the boot CPU's exception-stack slots, which have
+//! unmapped guard regions below them (the SMP issue makes these per CPU).
 
 use core::arch::asm;
 
@@ -66,6 +68,17 @@ fn set_u64(tss: &mut Tss, byte_offset: usize, value: u64) {
     if let Some(hi) = tss.0.get_mut(i + 1) {
         *hi = (value >> 32) as u32;
     }
+}
+
+/// Points IST1 and IST2 at the guarded exception-stack slots (call once the final page tables,
+/// which map those slots, are active).
+pub fn use_guarded_ist_stacks() {
+    // SAFETY: runs on the boot CPU with interrupts masked (the boot sequence enables them only
+    // after the ready line); the CPU reads the IST fields from memory at each delivery, so the
+    // new values take effect for the next exception. No other reference to the TSS exists.
+    let tss = unsafe { &mut *TSS.get() };
+    set_u64(tss, 0x24, crate::layout::exception_stack(0).1); // IST1
+    set_u64(tss, 0x2c, crate::layout::exception_stack(1).1); // IST2
 }
 
 /// Builds the GDT and the TSS, loads them and reloads every segment register.

@@ -36,5 +36,9 @@ pub use timer::{counter, init_timer};
 pub use trap::{init_traps, unexpected_interrupts};
 pub use uart::{console_init, console_read_byte, console_write};
 
+/// Exception stacks in guarded slots (`layout::exception_stack`): IST1 (#DF) and IST2
+/// (NMI, #MC).
+pub const EXCEPTION_STACKS: u64 = 2;
+
 /// This architecture.
 pub const ARCH: cambios_abi::Arch = cambios_abi::Arch::X86_64;

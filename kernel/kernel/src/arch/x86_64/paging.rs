@@ -91,6 +91,7 @@ pub fn init_paging(info: &BootInfo, frames: &mut FrameAllocator) -> Result<Pagin
     // and the descriptor tables in .bss), the direct map of all RAM and the device windows;
     // nothing the kernel uses from here on lives only in the boot identity map.
     unsafe { cpu::write_cr3(space.root.as_u64()) };
+    super::gdt::use_guarded_ist_stacks();
 
     let mut cr4 = cpu::read_cr4() | CR4_PGE;
     if features.smep {
