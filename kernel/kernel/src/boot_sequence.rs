@@ -137,14 +137,16 @@ fn boot_on_kernel_stack(info: &BootInfo) -> Result<core::convert::Infallible, Ke
     // Heap.
     let heap = heap::init()?;
     let check: alloc::vec::Vec<u64> = (0..64).collect();
-    let heap_ok = check.iter().sum::<u64>() == 64 * 63 / 2;
+    let heap_ok = check.iter().sum::<u64>() == 64 * 63 / 2 && heap::usage().0 > 0;
     drop(check);
+    if !heap_ok || heap::usage().0 != 0 {
+        return Err(KernelError::Hardware("kernel heap self-check failed (allocation or free went wrong)"));
+    }
     kinfo!(
-        "[heap] {} KiB at {:#x} (phys {:#x}), buddy_system_allocator, self-check {}",
+        "[heap] {} KiB at {:#x} (phys {:#x}), buddy_system_allocator, self-check ok",
         heap.size >> 10,
         heap.virt,
-        heap.phys.as_u64(),
-        if heap_ok { "ok" } else { "FAILED" }
+        heap.phys.as_u64()
     );
 
     // Object tables.

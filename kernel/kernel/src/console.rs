@@ -2,9 +2,9 @@
 //! Kernel console: formatted output to the serial port, and the leveled log macros.
 //!
 //! Output goes through one interrupt-safe lock so lines from different contexts never
-//! interleave. Boot milestones (`kinfo!`, with their bracketed tag) and `kdebug!` lines are
-//! filtered by the level set with `cambios.log=`; warnings and errors always print, and so does
-//! [`kprintln!`] (the ready line, monitor replies). Panic and fault paths use [`force_print`],
+//! interleave. Every leveled line (`kerror!`, `kwarn!`, `kinfo!` for the boot milestones,
+//! `kdebug!`) is filtered by the level set with `cambios.log=` (default `info`; errors always
+//! print); [`kprintln!`] (the ready line, monitor replies) is never filtered. Panic and fault paths use [`force_print`],
 //! which does not wait for the lock.
 
 use core::fmt::{self, Write};

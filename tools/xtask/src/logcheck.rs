@@ -22,6 +22,8 @@ pub struct ConsoleStep {
     pub input: &'static str,
     /// Text a later line must contain.
     pub expect: &'static str,
+    /// Host time to wait before typing (the `idle` test watches the console stay quiet).
+    pub delay_ms: u64,
 }
 
 /// How a test run must end.
@@ -38,13 +40,16 @@ pub enum Outcome {
     StackOverflow,
     /// Boot-monitor input after the ready line; the replies in order, then power-off.
     Console(&'static [ConsoleStep]),
+    /// Like `Console`, and the kernel must print nothing between the ready line and the echo
+    /// of the first input (it idles silently until asked).
+    Quiet(&'static [ConsoleStep]),
 }
 
 impl Outcome {
     /// The exit code the kernel reports at the end.
     pub const fn exit_code(self) -> KernelExit {
         match self {
-            Outcome::Selftest(_) | Outcome::Console(_) => KernelExit::Success,
+            Outcome::Selftest(_) | Outcome::Console(_) | Outcome::Quiet(_) => KernelExit::Success,
             Outcome::Fault | Outcome::Panic | Outcome::StackOverflow => KernelExit::Failure,
         }
     }
@@ -264,6 +269,11 @@ fn outcome(lines: &[String], exp: &Expect, ready_at: Option<usize>) -> Vec<State
                     Some(_) => State::Met,
                     None => State::Unmet(format!("`pc=0x` in the `{FAULT_TAG}` report")),
                 },
+                // A register row: several `name=0x...` pairs on a line without `pc=`.
+                match after(ready_at, &|l| is_fault(l) && !l.contains("pc=") && l.matches("=0x").count() >= 3) {
+                    Some(_) => State::Met,
+                    None => State::Unmet(format!("a `{FAULT_TAG}` register dump")),
+                },
             ]
         }
         Outcome::StackOverflow => {
@@ -286,20 +296,34 @@ fn outcome(lines: &[String], exp: &Expect, ready_at: Option<usize>) -> Vec<State
                 }
             }
         }
-        Outcome::Console(steps) => {
-            let mut at = ready_at;
-            steps
-                .iter()
-                .map(|step| {
-                    at = after(at, &|l| l.contains(step.expect));
-                    match at {
-                        Some(_) => State::Met,
-                        None => State::Unmet(format!("`{}` (the reply to `{}`)", step.expect, step.input.trim_end())),
-                    }
-                })
-                .collect()
+        Outcome::Console(steps) => console_replies(lines, ready_at, steps),
+        Outcome::Quiet(steps) => {
+            let mut states = console_replies(lines, ready_at, steps);
+            let echo = steps.first().map_or("", |s| s.input.trim_end());
+            let first_after_ready = ready_at.and_then(|r| lines.get(r + 1));
+            states.push(match first_after_ready {
+                Some(line) if line.trim_end() == echo => State::Met,
+                Some(line) => State::Violated(format!("the kernel printed `{line}` after the ready line, unasked")),
+                None => State::Unmet(format!("the echo of `{echo}`")),
+            });
+            states
         }
     }
+}
+
+/// Each step's reply must follow the previous one's, after the ready line.
+fn console_replies(lines: &[String], ready_at: Option<usize>, steps: &[ConsoleStep]) -> Vec<State> {
+    let mut at = ready_at;
+    steps
+        .iter()
+        .map(|step| {
+            at = at.and_then(|f| find_after(lines, f, |l: &str| l.contains(step.expect)));
+            match at {
+                Some(_) => State::Met,
+                None => State::Unmet(format!("`{}` (the reply to `{}`)", step.expect, step.input.trim_end())),
+            }
+        })
+        .collect()
 }
 
 fn exit(exp: &Expect, exit: Exit) -> State {
@@ -387,9 +411,9 @@ mod tests {
     use super::*;
 
     const STEPS: &[ConsoleStep] = &[
-        ConsoleStep { input: "uptime\n", expect: "uptime: " },
-        ConsoleStep { input: "mem\n", expect: "mem: " },
-        ConsoleStep { input: "poweroff\n", expect: "Powering off." },
+        ConsoleStep { input: "uptime\n", expect: "uptime: ", delay_ms: 0 },
+        ConsoleStep { input: "mem\n", expect: "mem: ", delay_ms: 0 },
+        ConsoleStep { input: "poweroff\n", expect: "Powering off.", delay_ms: 0 },
     ];
 
     fn expect(arch: Arch, outcome: Outcome) -> Expect {
@@ -566,7 +590,7 @@ mod tests {
         let report = [
             "[fault] data abort (EC 0x25) at EL1",
             "[fault] addr=0x00000000dead0000 pc=0xffff000040201234 sp=0xffff000040400000",
-            "[fault] x0=0x0 x1=0x1",
+            "[fault] x0=0x0 x1=0x1 x2=0x2 x3=0x3",
         ];
         let log = with(boot_log("aarch64"), &report);
         assert_eq!(evaluate(&log, &exp, Exit::Status(0)), Verdict::Pass);
@@ -601,6 +625,34 @@ mod tests {
         let mut log = boot_log("x86_64");
         log.insert(2, "uptime: 0 s".into());
         assert_eq!(evaluate(&log, &exp, Exit::Running), Verdict::Pending("`uptime: ` (the reply to `uptime`)".into()));
+    }
+
+    #[test]
+    fn quiet_idle_after_ready() {
+        const IDLE: &[ConsoleStep] = &[ConsoleStep { input: "poweroff\n", expect: "Powering off.", delay_ms: 1000 }];
+        let exp = expect(Arch::Riscv64, Outcome::Quiet(IDLE));
+        let log = with(boot_log("riscv64"), &["poweroff", "Powering off."]);
+        assert_eq!(evaluate(&log, &exp, Exit::Status(0)), Verdict::Pass);
+        let log = with(boot_log("riscv64"), &["tick", "poweroff", "Powering off."]);
+        assert!(fail_reason(evaluate(&log, &exp, Exit::Status(0))).contains("printed `tick` after the ready line"));
+    }
+
+    #[test]
+    fn fault_report_needs_registers() {
+        let exp = expect(Arch::Riscv64, Outcome::Fault);
+        let head = [
+            "[fault] KERNEL FAULT: load page fault (vector 0xd)",
+            "[fault]   pc=0xffffffff80208052 addr=0x00000000dead0000 sp=0xffffffff0001db80 code=0x0",
+        ];
+        let regs =
+            "[fault]    ra=0x0000000000000001  sp=0x0000000000000002  gp=0x0000000000000003  tp=0x0000000000000004";
+        let mut with_regs = head.to_vec();
+        with_regs.push(regs);
+        assert_eq!(evaluate(&with(boot_log("riscv64"), &with_regs), &exp, Exit::Status(0)), Verdict::Pass);
+        assert_eq!(
+            evaluate(&with(boot_log("riscv64"), &head), &exp, Exit::Running),
+            Verdict::Pending("a `[fault]` register dump".into())
+        );
     }
 
     #[test]

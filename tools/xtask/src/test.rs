@@ -22,10 +22,13 @@ use crate::util::{self, Color, Context, Result, bail, display_path, paint, statu
 
 /// The boot-monitor conversation of the `console` test.
 pub const CONSOLE_STEPS: &[ConsoleStep] = &[
-    ConsoleStep { input: "uptime\n", expect: "uptime: " },
-    ConsoleStep { input: "mem\n", expect: "mem: " },
-    ConsoleStep { input: "poweroff\n", expect: "Powering off." },
+    ConsoleStep { input: "uptime\n", expect: "uptime: ", delay_ms: 0 },
+    ConsoleStep { input: "mem\n", expect: "mem: ", delay_ms: 0 },
+    ConsoleStep { input: "poweroff\n", expect: "Powering off.", delay_ms: 0 },
 ];
+
+/// The `idle` test: a second of silence after the ready line, then power-off.
+pub const IDLE_STEPS: &[ConsoleStep] = &[ConsoleStep { input: "poweroff\n", expect: "Powering off.", delay_ms: 1000 }];
 
 /// How QEMU gets the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +96,7 @@ pub const MATRIX: &[QemuTest] = &[
     QemuTest { name: "stack-overflow", selftest: Some("overflow"), outcome: Outcome::StackOverflow, ..BOOT },
     QemuTest { name: "boot-stack-guard", selftest: Some("guard"), outcome: Outcome::StackOverflow, ..BOOT },
     QemuTest { name: "console", selftest: None, outcome: Outcome::Console(CONSOLE_STEPS), ..BOOT },
+    QemuTest { name: "idle", selftest: None, outcome: Outcome::Quiet(IDLE_STEPS), ..BOOT },
     QemuTest { name: "grub-multiboot2", only: Some(Arch::X86_64), medium: Medium::Grub, min_timeout_secs: 120, ..BOOT },
     // CPUs without 1 GiB pages, SMEP or SMAP, on the Q35 chipset.
     QemuTest {
@@ -432,9 +436,11 @@ fn run_one(machine: &Machine, exp: &Expect, timeout: Duration) -> RunResult {
     let started = session.started;
     let deadline = started + timeout;
     let steps: &[ConsoleStep] = match exp.outcome {
-        Outcome::Console(steps) => steps,
+        Outcome::Console(steps) | Outcome::Quiet(steps) => steps,
         _ => &[],
     };
+    // A step waiting for its delay: (when to type it, which step).
+    let mut pending: Option<(Instant, &ConsoleStep)> = None;
     let mut lines: Vec<String> = Vec::new();
     let mut ready_after = None;
     let mut next_step = 0usize; // index of the next console input to type
@@ -448,7 +454,16 @@ fn run_one(machine: &Machine, exp: &Expect, timeout: Duration) -> RunResult {
         if now >= limit {
             break;
         }
-        match session.next_event(limit - now) {
+        if let Some((when, step)) = pending
+            && now >= when
+        {
+            if let Err(e) = session.send(step.input) {
+                send_error = Some(e.to_string());
+            }
+            pending = None;
+        }
+        let wake = pending.map_or(limit, |(when, _)| when.min(limit));
+        match session.next_event(wake.saturating_duration_since(now)) {
             None => continue,
             Some(qemu::Event::Closed) => closed = true,
             Some(qemu::Event::Line(line, at)) => {
@@ -461,7 +476,9 @@ fn run_one(machine: &Machine, exp: &Expect, timeout: Duration) -> RunResult {
                 if ((is_ready && next_step == 0) || answered)
                     && let Some(step) = steps.get(next_step)
                 {
-                    if let Err(e) = session.send(step.input) {
+                    if step.delay_ms > 0 {
+                        pending = Some((Instant::now() + Duration::from_millis(step.delay_ms), step));
+                    } else if let Err(e) = session.send(step.input) {
                         send_error = Some(e.to_string());
                     }
                     next_step += 1;

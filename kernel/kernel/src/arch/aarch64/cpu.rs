@@ -2,9 +2,9 @@
 //! CPU control: interrupt masking through `DAIF`, idling, stack switching, and the few
 //! identification registers the other modules read.
 //!
-//! The kernel keeps FIQs masked for good (it configures no group-0 interrupts) and unmasks
-//! SError and debug exceptions once the vector table is installed; only the IRQ bit (`DAIF.I`)
-//! changes at run time.
+//! The kernel keeps FIQs and debug exceptions masked for good (it configures no group-0
+//! interrupts and no debug events) and unmasks SError once the vector table is installed; only
+//! the IRQ bit (`DAIF.I`) changes at run time.
 
 /// Saved interrupt state: whether IRQs were unmasked (`DAIF.I` clear).
 pub type IrqState = bool;

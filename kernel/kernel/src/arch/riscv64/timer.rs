@@ -46,17 +46,18 @@ pub fn init_timer(info: &BootInfo, hz: u32) -> Result<TimerReport, KernelError> 
     })
 }
 
-/// Supervisor timer interrupt: arm the next deadline and count the tick.
+/// Supervisor timer interrupt: arm the next deadline and count the tick. An interrupt that
+/// arrives before the deadline (possible after a late re-arm) is re-armed, not counted.
 pub fn on_interrupt() {
-    let next = DEADLINE.lock().as_mut().map(|d| d.advance(counter()).next_deadline);
-    match next {
-        Some(next) => {
-            let _ = sbi::set_timer(next, LEGACY.load(Ordering::Relaxed));
-        }
+    let now = counter();
+    let (next, due) = match DEADLINE.lock().as_mut() {
+        Some(d) if d.is_due(now) => (d.advance(now).next_deadline, true),
+        Some(d) => (d.next(), false),
         // No periodic deadline: silence the timer (u64::MAX is "never").
-        None => {
-            let _ = sbi::set_timer(u64::MAX, LEGACY.load(Ordering::Relaxed));
-        }
+        None => (u64::MAX, false),
+    };
+    let _ = sbi::set_timer(next, LEGACY.load(Ordering::Relaxed));
+    if due {
+        crate::time::on_tick();
     }
-    crate::time::on_tick();
 }

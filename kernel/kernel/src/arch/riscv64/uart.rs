@@ -70,7 +70,7 @@ pub fn console_init(info: &BootInfo) -> &'static str {
                 SHIFT.store(reg_shift, Ordering::Relaxed);
                 BASE.store(uart.base, Ordering::Relaxed);
                 write(FCR, 0x07);
-                "NS16550A (from /chosen stdout-path)"
+                "NS16550A named by the device tree"
             }
             _ => "NS16550A at 0x10000000 (the firmware's console is not a 16550)",
         },
