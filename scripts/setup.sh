@@ -11,9 +11,10 @@
 set -euo pipefail
 
 QUIET=${SETUP_QUIET:-0}
-say() { [ "$QUIET" = 1 ] || printf '  \033[1;32m%8s\033[0m %s\n' "$1" "$2"; }
-warn() { printf '  \033[1;33m%8s\033[0m %s\n' "warning" "$1" >&2; }
-die() { printf '  \033[1;31m%8s\033[0m %s\n' "error" "$1" >&2; exit 1; }
+if [ -t 2 ]; then G='\033[1;32m' Y='\033[1;33m' R='\033[1;31m' N='\033[0m'; else G='' Y='' R='' N=''; fi
+say() { printf "  ${G}%10s${N} %s\n" "$1" "$2" >&2; }
+warn() { printf "  ${Y}%10s${N} %s\n" "warning" "$1" >&2; }
+die() { printf "  ${R}%10s${N} %s\n" "error" "$1" >&2; exit 1; }
 
 cd "$(dirname "$0")/.."
 
@@ -37,10 +38,21 @@ for c in $COMPONENTS; do
 done
 
 # ---------------------------------------------------------------- QEMU
+# The QEMU major version CambiOS is tested with (older ones may work; setup upgrades when it can).
+QEMU_MIN_MAJOR=10
+qemu_major() { "$1" --version 2>/dev/null | sed -n 's/^QEMU emulator version \([0-9]*\).*/\1/p' | head -n 1; }
+
 need_qemu() {
   for b in qemu-system-x86_64 qemu-system-aarch64 qemu-system-riscv64; do
     command -v "$b" >/dev/null || return 0
   done
+  major=$(qemu_major qemu-system-x86_64)
+  if [ -n "$major" ] && [ "$major" -lt "$QEMU_MIN_MAJOR" ]; then
+    if [ "$(id -u)" = 0 ] && [ -r /etc/debian_version ]; then
+      return 0   # upgrade below
+    fi
+    warn "QEMU $major found; CambiOS is tested with QEMU $QEMU_MIN_MAJOR (on Debian 12: apt-get install -t bookworm-backports qemu-system-x86 qemu-system-arm qemu-system-misc)"
+  fi
   [ -e /usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin ] \
     || [ -e /usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin ] || return 0
   return 1
