@@ -12,6 +12,8 @@
 //! * `panic`: panics on purpose: the panic line must appear and the machine stops.
 //! * `overflow`: recurses until the kernel stack runs into its guard page: the fault report
 //!   must name the guard page (a stack overflow is reported, not silent corruption).
+//! * `wx`, `nx`: W^X in the page tables: a store to kernel text and a call into heap data must
+//!   each fault at the address the test announces.
 //! * `guard`: loads from the page below the boot stack, which the final page tables leave
 //!   unmapped: the fault report must name a guard page.
 
@@ -37,6 +39,21 @@ pub fn run(name: &str, timer_hz: u32) {
                 panic!("deliberate panic requested by cambios.test=panic");
             }
         }
+        "wx" => {
+            let target = crate::layout::image().text.0;
+            kprintln!("{SELFTEST_TAG} wx: writing to kernel text at {target:#018x}");
+            arch::trigger_test_store(target);
+            fail("wx", "a write to kernel text succeeded: text is not read-only");
+        }
+        "nx" => {
+            // A return instruction in heap memory: data, so never executable.
+            let probe: alloc::vec::Vec<u8> = arch::RETURN_INSTRUCTION.to_vec();
+            let target = probe.as_ptr() as u64;
+            kprintln!("{SELFTEST_TAG} nx: executing heap data at {target:#018x}");
+            arch::trigger_test_execute(target);
+            drop(probe);
+            fail("nx", "code in non-executable data ran");
+        }
         "guard" => {
             let guard = crate::layout::image().boot_stack_guard;
             kprintln!("{SELFTEST_TAG} guard: loading from the boot stack's guard page at {guard:#x}");
@@ -49,7 +66,9 @@ pub fn run(name: &str, timer_hz: u32) {
             kprintln!("{SELFTEST_TAG} overflow: FAILED: recursion returned at depth {depth}");
             arch::exit(ExitCode::Failure);
         }
-        other => kprintln!("{SELFTEST_TAG} unknown self-test '{other}' (known: ticks, fault, panic, overflow, guard)"),
+        other => kprintln!(
+            "{SELFTEST_TAG} unknown self-test '{other}' (known: ticks, fault, panic, overflow, guard, wx, nx)"
+        ),
     }
 }
 

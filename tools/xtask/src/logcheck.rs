@@ -35,6 +35,9 @@ pub enum Outcome {
     Fault,
     /// `[panic] kernel panic at ...selftest.rs:...`, then power-off with failure.
     Panic,
+    /// `[selftest] <name>: ... at <address>`, then a `[fault]` report with `addr=<address>`
+    /// (a protection fault the self-test provokes on purpose), then power-off with failure.
+    AnnouncedFault(&'static str),
     /// A `[fault]` report naming a kernel stack guard page (stack overflow, or a load from the
     /// boot stack's guard page), then power-off with failure.
     StackOverflow,
@@ -50,7 +53,9 @@ impl Outcome {
     pub const fn exit_code(self) -> KernelExit {
         match self {
             Outcome::Selftest(_) | Outcome::Console(_) | Outcome::Quiet(_) => KernelExit::Success,
-            Outcome::Fault | Outcome::Panic | Outcome::StackOverflow => KernelExit::Failure,
+            Outcome::Fault | Outcome::Panic | Outcome::StackOverflow | Outcome::AnnouncedFault(_) => {
+                KernelExit::Failure
+            }
         }
     }
 }
@@ -130,7 +135,9 @@ pub fn is_unexpected_fatal(line: &str, outcome: Outcome) -> bool {
 }
 
 fn fatal_reason(line: &str, outcome: Outcome) -> Option<String> {
-    if line.starts_with(FAULT_TAG) && !matches!(outcome, Outcome::Fault | Outcome::StackOverflow) {
+    if line.starts_with(FAULT_TAG)
+        && !matches!(outcome, Outcome::Fault | Outcome::StackOverflow | Outcome::AnnouncedFault(_))
+    {
         Some(format!("unexpected fault: {line}"))
     } else if line.starts_with(PANIC_TAG) && outcome != Outcome::Panic {
         Some(format!("unexpected panic: {line}"))
@@ -275,6 +282,23 @@ fn outcome(lines: &[String], exp: &Expect, ready_at: Option<usize>) -> Vec<State
                     None => State::Unmet(format!("a `{FAULT_TAG}` register dump")),
                 },
             ]
+        }
+        Outcome::AnnouncedFault(name) => {
+            let prefix = format!("{SELFTEST_TAG} {name}: ");
+            let announced = after(ready_at, &|l| l.starts_with(&prefix) && l.contains(" at 0x"));
+            let target = announced
+                .and_then(|i| lines.get(i))
+                .and_then(|l| l.rsplit(" at ").next())
+                .map(|addr| format!("addr={}", addr.trim()));
+            vec![match (announced, target) {
+                (Some(at), Some(want)) => {
+                    match find_after(lines, at, |l: &str| l.starts_with(FAULT_TAG) && l.contains(&want)) {
+                        Some(_) => State::Met,
+                        None => State::Unmet(format!("a `{FAULT_TAG}` report with `{want}`")),
+                    }
+                }
+                _ => State::Unmet(format!("`{prefix}... at <address>`")),
+            }]
         }
         Outcome::StackOverflow => {
             vec![match after(ready_at, &|l| l.starts_with(FAULT_TAG) && l.contains(STACK_GUARD_TEXT)) {
@@ -653,6 +677,23 @@ mod tests {
             evaluate(&with(boot_log("riscv64"), &head), &exp, Exit::Running),
             Verdict::Pending("a `[fault]` register dump".into())
         );
+    }
+
+    #[test]
+    fn announced_fault_address_must_match() {
+        let exp = expect(Arch::X86_64, Outcome::AnnouncedFault("wx"));
+        let announce = "[selftest] wx: writing to kernel text at 0xffffffff80109000";
+        let good = "[fault]   pc=0xffffffff8010a507 addr=0xffffffff80109000 sp=0xffffffff0001cf80 code=0x3";
+        let wrong = "[fault]   pc=0xffffffff8010a507 addr=0x0000000000001000 sp=0xffffffff0001cf80 code=0x3";
+        let log = with(boot_log("x86_64"), &[announce, good]);
+        assert_eq!(evaluate(&log, &exp, Exit::Status(0x23)), Verdict::Pass);
+        let log = with(boot_log("x86_64"), &[announce, wrong]);
+        assert_eq!(
+            evaluate(&log, &exp, Exit::Running),
+            Verdict::Pending("a `[fault]` report with `addr=0xffffffff80109000`".into())
+        );
+        let log = with(boot_log("x86_64"), &["[selftest] wx: FAILED: a write to kernel text succeeded"]);
+        assert!(fail_reason(evaluate(&log, &exp, Exit::Status(0x23))).starts_with("self-test failed"));
     }
 
     #[test]

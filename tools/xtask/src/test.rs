@@ -56,6 +56,8 @@ pub struct QemuTest {
     pub initrd: bool,
     /// Value of `cambios.test=` (`None`: not on the command line).
     pub selftest: Option<&'static str>,
+    /// More kernel command-line words.
+    pub append: &'static str,
     /// How the run must end.
     pub outcome: Outcome,
     /// How QEMU gets the kernel.
@@ -77,6 +79,7 @@ const BOOT: QemuTest = QemuTest {
     min_mem_mib: None,
     initrd: true,
     selftest: Some("ticks"),
+    append: "",
     outcome: Outcome::Selftest("ticks"),
     medium: Medium::Direct,
     min_timeout_secs: 0,
@@ -97,6 +100,12 @@ pub const MATRIX: &[QemuTest] = &[
     QemuTest { name: "panic", selftest: Some("panic"), outcome: Outcome::Panic, ..BOOT },
     QemuTest { name: "stack-overflow", selftest: Some("overflow"), outcome: Outcome::StackOverflow, ..BOOT },
     QemuTest { name: "boot-stack-guard", selftest: Some("guard"), outcome: Outcome::StackOverflow, ..BOOT },
+    // W^X in the page tables: writing kernel text and executing heap data fault.
+    QemuTest { name: "write-text", selftest: Some("wx"), outcome: Outcome::AnnouncedFault("wx"), ..BOOT },
+    QemuTest { name: "execute-data", selftest: Some("nx"), outcome: Outcome::AnnouncedFault("nx"), ..BOOT },
+    // The timer rate and the log level come from the command line.
+    QemuTest { name: "hz-1000", append: "cambios.hz=1000", boot_log_contains: Some(" at 1000 Hz"), ..BOOT },
+    QemuTest { name: "log-debug", append: "cambios.log=debug", boot_log_contains: Some("[boot] timing:"), ..BOOT },
     QemuTest { name: "console", selftest: None, outcome: Outcome::Console(CONSOLE_STEPS), ..BOOT },
     QemuTest { name: "idle", selftest: None, outcome: Outcome::Quiet(IDLE_STEPS), ..BOOT },
     QemuTest { name: "grub-multiboot2", only: Some(Arch::X86_64), medium: Medium::Grub, min_timeout_secs: 120, ..BOOT },
@@ -384,7 +393,7 @@ fn machine_for(arch: Arch, test: &QemuTest, prepared: &Prepared) -> std::result:
             Boot::Direct {
                 kernel: prepared.kernel.boot_image.clone(),
                 initrd: test.initrd.then(|| prepared.initrd.path.clone()),
-                cmdline: qemu::cmdline(arch, &[key.as_deref().unwrap_or("")]),
+                cmdline: qemu::cmdline(arch, &[key.as_deref().unwrap_or(""), test.append]),
             }
         }
     };

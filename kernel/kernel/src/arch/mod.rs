@@ -17,7 +17,8 @@
 //! | interrupts | `init_interrupts(&BootInfo) -> Result<IrqReport, KernelError>` (controller + serial receive interrupt); the handlers call `crate::time::on_tick()` and `crate::monitor::on_serial_interrupt()` |
 //! | time | `init_timer(&BootInfo, hz) -> Result<TimerReport, KernelError>`, `counter() -> u64` (free-running, monotonic) |
 //! | cpu | `enable_interrupts()`, `disable_interrupts()`, `wait_for_interrupt()` (called with interrupts masked after checking for work; sleeps until an interrupt arrives, takes it, returns masked: no lost wake-up), `switch_stack(top, entry) -> !` |
-//! | machine | `exit(ExitCode) -> !` (power off through the exit device), `halt() -> !` (stop this CPU for good), `trigger_test_fault(addr)` (a load from `addr`, for the fault self-test) |
+//! | machine | `exit(ExitCode) -> !` (power off through the exit device), `halt() -> !` (stop this CPU for good) |
+//! | self-tests (feature `selftest`) | `trigger_test_fault(addr)` (a load), `trigger_test_store(addr)` (a byte store), `trigger_test_execute(addr)` (a call), `RETURN_INSTRUCTION` (bytes of a return instruction) |
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;

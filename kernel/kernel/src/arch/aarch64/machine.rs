@@ -65,9 +65,30 @@ pub fn exit(_code: ExitCode) -> ! {
 }
 
 /// Loads from `addr` (the fault self-test uses an address that is never mapped).
-#[cfg_attr(not(feature = "selftest"), allow(dead_code, reason = "used by the self-tests only"))]
+#[cfg(feature = "selftest")]
 pub fn trigger_test_fault(addr: u64) {
     // SAFETY: a deliberate load from an unmapped address: the data abort handler reports the
     // fault and stops the machine; no memory is changed.
     unsafe { core::arch::asm!("ldr {0}, [{0}]", inout(reg) addr => _, options(nostack, readonly)) };
 }
+
+/// Stores a zero byte at `addr` (the W^X self-test aims it at read-only kernel text).
+#[cfg(feature = "selftest")]
+pub fn trigger_test_store(addr: u64) {
+    // SAFETY: a deliberate store to a page mapped read-only: the permission fault is reported
+    // and the machine stops, so the byte is never written.
+    unsafe { core::arch::asm!("strb wzr, [{0}]", in(reg) addr, options(nostack)) };
+}
+
+/// Branches with link to the code at `addr` (the W^X self-test aims it at non-executable data).
+#[cfg(feature = "selftest")]
+pub fn trigger_test_execute(addr: u64) {
+    // SAFETY: a deliberate call into a never-executable page: the instruction abort is reported
+    // and the machine stops. Should PXN fail, the page holds `RETURN_INSTRUCTION`, so the call
+    // returns; the link register and every caller-saved register are declared clobbered.
+    unsafe { core::arch::asm!("blr {0}", in(reg) addr, clobber_abi("C"), options(nostack)) };
+}
+
+/// A return instruction (`ret`, little-endian), for the execute self-test's probe.
+#[cfg(feature = "selftest")]
+pub const RETURN_INSTRUCTION: &[u8] = &[0xc0, 0x03, 0x5f, 0xd6];

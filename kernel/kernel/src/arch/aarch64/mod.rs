@@ -26,8 +26,8 @@ pub use cpu::{
     IrqState, disable_interrupts, enable_interrupts, irq_restore, irq_save, switch_stack, wait_for_interrupt,
 };
 pub use gic::{init_interrupts, unexpected_interrupts};
-#[cfg_attr(not(feature = "selftest"), allow(unused_imports, reason = "used by the self-tests only"))]
-pub use machine::trigger_test_fault;
+#[cfg(feature = "selftest")]
+pub use machine::{RETURN_INSTRUCTION, trigger_test_execute, trigger_test_fault, trigger_test_store};
 pub use machine::{exit, halt};
 pub use paging::{EARLY_MAP_LIMIT, KERNEL_OFFSET, hhdm_base, init_paging};
 pub use timer::{counter, init_timer};

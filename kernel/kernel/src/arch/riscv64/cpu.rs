@@ -83,3 +83,24 @@ pub fn trigger_test_fault(addr: u64) {
     // and stops the machine; no memory is changed.
     unsafe { core::arch::asm!("ld {0}, 0({0})", inout(reg) addr => _, options(nostack, readonly)) };
 }
+
+/// Stores a zero byte at `addr` (the W^X self-test aims it at read-only kernel text).
+#[cfg(feature = "selftest")]
+pub fn trigger_test_store(addr: u64) {
+    // SAFETY: a deliberate store to a page mapped without W: the store page fault is reported
+    // and the machine stops, so the byte is never written.
+    unsafe { core::arch::asm!("sb zero, 0({0})", in(reg) addr, options(nostack)) };
+}
+
+/// Calls the code at `addr` (the W^X self-test aims it at non-executable data).
+#[cfg(feature = "selftest")]
+pub fn trigger_test_execute(addr: u64) {
+    // SAFETY: a deliberate call into a page mapped without X: the instruction page fault is
+    // reported and the machine stops. Should that fail, the page holds `RETURN_INSTRUCTION`,
+    // so the call returns; `ra` and every caller-saved register are declared clobbered.
+    unsafe { core::arch::asm!("jalr ra, 0({0})", in(reg) addr, clobber_abi("C"), options(nostack)) };
+}
+
+/// A return instruction (`ret` = `jalr x0, 0(ra)`, little-endian), for the execute probe.
+#[cfg(feature = "selftest")]
+pub const RETURN_INSTRUCTION: &[u8] = &[0x67, 0x80, 0x00, 0x00];

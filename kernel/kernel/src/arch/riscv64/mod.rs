@@ -22,12 +22,12 @@ mod timer;
 mod trap;
 mod uart;
 
-#[cfg(feature = "selftest")]
-pub use cpu::trigger_test_fault;
 pub use cpu::{
     IrqState, disable_interrupts, enable_interrupts, exit, halt, irq_restore, irq_save, switch_stack,
     wait_for_interrupt,
 };
+#[cfg(feature = "selftest")]
+pub use cpu::{RETURN_INSTRUCTION, trigger_test_execute, trigger_test_fault, trigger_test_store};
 pub use paging::{EARLY_MAP_LIMIT, KERNEL_OFFSET, hhdm_base, init_paging};
 pub use plic::init_interrupts;
 pub use timer::{counter, init_timer};

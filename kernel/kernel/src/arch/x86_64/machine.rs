@@ -41,9 +41,30 @@ pub fn switch_stack(top: u64, entry: extern "C" fn() -> !) -> ! {
 }
 
 /// Loads from `addr` (the fault self-test uses an address that is never mapped).
-#[cfg_attr(not(feature = "selftest"), allow(dead_code, reason = "only the self-tests fault on purpose"))]
+#[cfg(feature = "selftest")]
 pub fn trigger_test_fault(addr: u64) {
     // SAFETY: a deliberate load from an unmapped address: the page-fault handler reports it
     // and stops the machine; no memory is changed.
     unsafe { asm!("mov ({0}), {0}", inout(reg) addr => _, options(att_syntax, nostack, readonly)) };
 }
+
+/// Stores a zero byte at `addr` (the W^X self-test aims it at read-only kernel text).
+#[cfg(feature = "selftest")]
+pub fn trigger_test_store(addr: u64) {
+    // SAFETY: a deliberate store to a page mapped read-only: the page-fault handler reports it
+    // and stops the machine, so the byte is never written.
+    unsafe { asm!("movb $0, ({0})", in(reg) addr, options(att_syntax, nostack)) };
+}
+
+/// Calls the code at `addr` (the W^X self-test aims it at non-executable data).
+#[cfg(feature = "selftest")]
+pub fn trigger_test_execute(addr: u64) {
+    // SAFETY: a deliberate call into a non-executable page: the instruction fetch faults and the
+    // handler stops the machine. Should NX fail, the page holds `RETURN_INSTRUCTION`, so the call
+    // returns; every caller-saved register is declared clobbered.
+    unsafe { asm!("call *{0}", in(reg) addr, clobber_abi("C"), options(att_syntax)) };
+}
+
+/// A return instruction (`ret`), for the execute self-test's probe.
+#[cfg(feature = "selftest")]
+pub const RETURN_INSTRUCTION: &[u8] = &[0xc3];

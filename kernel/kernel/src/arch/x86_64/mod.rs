@@ -28,8 +28,8 @@ mod uart;
 
 pub use apic::init_interrupts;
 pub use cpu::{IrqState, disable_interrupts, enable_interrupts, halt, irq_restore, irq_save, wait_for_interrupt};
-#[cfg_attr(not(feature = "selftest"), allow(unused_imports, reason = "only the self-tests fault on purpose"))]
-pub use machine::trigger_test_fault;
+#[cfg(feature = "selftest")]
+pub use machine::{RETURN_INSTRUCTION, trigger_test_execute, trigger_test_fault, trigger_test_store};
 pub use machine::{exit, switch_stack};
 pub use paging::{EARLY_MAP_LIMIT, KERNEL_OFFSET, hhdm_base, init_paging};
 pub use timer::{counter, init_timer};
