@@ -180,12 +180,21 @@ impl Tally {
 pub fn run(opts: &TestOpts) -> Result<bool> {
     if matches!(opts.suite, Suite::Qemu | Suite::All)
         && let Some(filter) = &opts.filter
-        && opts.arches.iter().all(|&arch| selected(arch, Some(filter)).is_empty())
+        && opts.arches.iter().all(|&arch| {
+            selected(arch, Some(filter)).is_empty()
+                && !format!("{}/{RUN_COMMAND_TEST}", arch.name()).contains(filter.as_str())
+        })
     {
         let names: Vec<String> = opts
             .arches
             .iter()
-            .flat_map(|&a| selected(a, None).into_iter().map(move |t| format!("{}/{}", a.name(), t.name)))
+            .flat_map(|&a| {
+                selected(a, None)
+                    .into_iter()
+                    .map(|t| t.name)
+                    .chain([RUN_COMMAND_TEST])
+                    .map(move |name| format!("{}/{name}", a.name()))
+            })
             .collect();
         bail!("no QEMU test matches --filter '{filter}' (tests: {})", names.join(", "));
     }
@@ -205,10 +214,94 @@ pub fn run(opts: &TestOpts) -> Result<bool> {
     if matches!(opts.suite, Suite::Qemu | Suite::All) {
         for &arch in &opts.arches {
             add(&format!("{}/harness", arch.name()), qemu_tests(arch, opts));
+            let name = format!("{}/{RUN_COMMAND_TEST}", arch.name());
+            if opts.filter.as_deref().is_none_or(|f| name.contains(f)) {
+                add(&name, run_command_test(arch, &name));
+            }
         }
     }
     println!("{}", tally.summary());
     Ok(tally.failed == 0)
+}
+
+// ------------------------------------------------------------------------------ `make run`
+
+/// Name of the test of the user-facing run command.
+const RUN_COMMAND_TEST: &str = "run-command";
+/// Time for `cargo xtask run` to build the (non-self-test) kernel, boot and answer.
+const RUN_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `cargo xtask run --arch <arch>` (what `make run` calls) driven by a script through stdin, as
+/// a user would: it must boot, answer `uptime`, power off on `poweroff` and exit with success.
+fn run_command_test(arch: Arch, name: &str) -> Result<Tally> {
+    let started = Instant::now();
+    let exe = std::env::current_exe().context("cannot find the xtask binary")?;
+    let mut child = std::process::Command::new(exe)
+        .args(["run", "--arch", arch.name()])
+        .current_dir(util::root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start `cargo xtask run`")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        stdin.write_all(b"uptime\npoweroff\n").context("cannot type into `cargo xtask run`")?;
+    }
+    let stdout = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut out) = stdout {
+            use std::io::Read;
+            let _ = out.read_to_string(&mut text);
+        }
+        text
+    });
+    let stderr = child.stderr.take();
+    let err_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut err) = stderr {
+            use std::io::Read;
+            let _ = err.read_to_string(&mut text);
+        }
+        text
+    });
+    let status = loop {
+        match child.try_wait().context("waiting for `cargo xtask run`")? {
+            Some(status) => break Some(status),
+            None if started.elapsed() < RUN_COMMAND_TIMEOUT => std::thread::sleep(Duration::from_millis(50)),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let output = reader.join().unwrap_or_default();
+    let errors = err_reader.join().unwrap_or_default();
+    let ready = format!("{READY_PREFIX}arch={}", arch.name());
+    let problem = match status {
+        None => Some(format!("timed out after {} s", RUN_COMMAND_TIMEOUT.as_secs())),
+        Some(s) if !s.success() => Some(format!("exited with {}", util::describe_status(s))),
+        Some(_) => [ready.as_str(), "uptime: ", "Powering off."]
+            .into_iter()
+            .find(|want| !output.contains(want))
+            .map(|want| format!("no `{want}` in its output")),
+    };
+    let secs = started.elapsed().as_secs_f64();
+    Ok(match problem {
+        None => {
+            println!("test {name} ... {} ({secs:.2} s, `cargo xtask run` with scripted input)", ok_label());
+            Tally { passed: 1, ..Tally::default() }
+        }
+        Some(why) => {
+            println!("test {name} ... {} ({why})", failed_label());
+            for line in output.lines().chain(errors.lines()).rev().take(TAIL_LINES).collect::<Vec<_>>().iter().rev() {
+                println!("    | {line}");
+            }
+            Tally { failed: 1, ..Tally::default() }
+        }
+    })
 }
 
 // ------------------------------------------------------------------------------ host tests
