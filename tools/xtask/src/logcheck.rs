@@ -67,6 +67,8 @@ pub enum Modules {
     Entries(usize),
     /// `no initrd`.
     NoInitrd,
+    /// An initrd the kernel rejects as not a CAMBINIT archive (and ignores).
+    Invalid,
 }
 
 /// Everything one test expects of the log.
@@ -211,6 +213,8 @@ fn modules(lines: &[String], exp: &Expect) -> State {
             State::Violated(format!("the `[modules]` line should report the initrd with {k} entries: {line}"))
         }
         Modules::NoInitrd if line.contains("no initrd") => State::Met,
+        Modules::Invalid if line.contains("not a CambiOS initrd") => State::Met,
+        Modules::Invalid => State::Violated(format!("the `[modules]` line should reject the corrupt initrd: {line}")),
         Modules::NoInitrd => State::Violated(format!("the `[modules]` line should say `no initrd`: {line}")),
     }
 }

@@ -54,6 +54,8 @@ pub struct QemuTest {
     pub min_mem_mib: Option<u64>,
     /// Boot with the initrd.
     pub initrd: bool,
+    /// Boot with a corrupt initrd instead (random bytes: the kernel must ignore it, not fail).
+    pub corrupt_initrd: bool,
     /// Value of `cambios.test=` (`None`: not on the command line).
     pub selftest: Option<&'static str>,
     /// More kernel command-line words.
@@ -78,6 +80,7 @@ const BOOT: QemuTest = QemuTest {
     mem_mib: DEFAULT_MEM_MIB,
     min_mem_mib: None,
     initrd: true,
+    corrupt_initrd: false,
     selftest: Some("ticks"),
     append: "",
     outcome: Outcome::Selftest("ticks"),
@@ -91,6 +94,14 @@ const BOOT: QemuTest = QemuTest {
 pub const MATRIX: &[QemuTest] = &[
     BOOT,
     QemuTest { name: "no-initrd", initrd: false, ..BOOT },
+    // Bad input from the boot loader and the user: a corrupt initrd, invalid command-line values.
+    QemuTest { name: "corrupt-initrd", corrupt_initrd: true, ..BOOT },
+    QemuTest {
+        name: "bad-cmdline",
+        append: "cambios.hz=fast cambios.log=loud",
+        boot_log_contains: Some("warning: kernel command line: "),
+        ..BOOT
+    },
     QemuTest { name: "mem-128M", mem_mib: 128, ..BOOT },
     QemuTest { name: "mem-2G", mem_mib: 2048, min_mem_mib: Some(1900), ..BOOT },
     // RAM above 4 GiB (on x86_64 it joins the frame allocator after paging).
@@ -378,6 +389,8 @@ pub fn selected(arch: Arch, filter: Option<&str>) -> Vec<&'static QemuTest> {
 struct Prepared {
     kernel: crate::build::Kernel,
     initrd: crate::initrd::Initrd,
+    /// A file of random bytes the size of a small initrd (for `corrupt_initrd` rows).
+    corrupt_initrd: PathBuf,
     /// The GRUB ISO, or why it cannot be made here (tests using it are skipped or fail).
     grub: Option<std::result::Result<PathBuf, GrubProblem>>,
 }
@@ -398,6 +411,8 @@ fn failed_label() -> String {
 fn prepare(arch: Arch, tests: &[&QemuTest]) -> Result<Prepared> {
     let kernel = crate::build::build(&BuildOpts { arch, release: false, selftest: true })?;
     let initrd = crate::initrd::build(arch, &[])?;
+    let corrupt_initrd = crate::build::arch_dir(arch).join("initrd-corrupt.img");
+    util::write_file(&corrupt_initrd, &noise(4096, 0x5eed_c0de ^ arch as u64))?;
     let grub = tests.iter().any(|t| t.medium == Medium::Grub).then(|| {
         if let Some(missing) = crate::grub::missing_tools() {
             return Err(GrubProblem::Missing(missing));
@@ -408,7 +423,7 @@ fn prepare(arch: Arch, tests: &[&QemuTest]) -> Result<Prepared> {
             .map(|()| iso)
             .map_err(|e| GrubProblem::Failed(e.to_string()))
     });
-    Ok(Prepared { kernel, initrd, grub })
+    Ok(Prepared { kernel, initrd, corrupt_initrd, grub })
 }
 
 fn qemu_tests(arch: Arch, opts: &TestOpts) -> Result<Tally> {
@@ -485,7 +500,11 @@ fn machine_for(arch: Arch, test: &QemuTest, prepared: &Prepared) -> std::result:
             let key = test.selftest.map(|name| format!("{TEST_CMDLINE_KEY}={name}"));
             Boot::Direct {
                 kernel: prepared.kernel.boot_image.clone(),
-                initrd: test.initrd.then(|| prepared.initrd.path.clone()),
+                initrd: if test.corrupt_initrd {
+                    Some(prepared.corrupt_initrd.clone())
+                } else {
+                    test.initrd.then(|| prepared.initrd.path.clone())
+                },
                 cmdline: qemu::cmdline(arch, &[key.as_deref().unwrap_or(""), test.append]),
             }
         }
@@ -501,13 +520,32 @@ fn machine_for(arch: Arch, test: &QemuTest, prepared: &Prepared) -> std::result:
     })
 }
 
+/// `len` pseudo-random bytes (xorshift64*), deterministic for a seed.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+        })
+        .collect()
+}
+
 fn expect_for(arch: Arch, test: &QemuTest, initrd_entries: usize) -> Expect {
     let min = test.min_mem_mib.unwrap_or(test.mem_mib.saturating_sub(64));
     Expect {
         arch,
         mem_mib: min..=test.mem_mib,
         max_cpus: test.smp,
-        modules: if test.initrd { Modules::Entries(initrd_entries) } else { Modules::NoInitrd },
+        modules: if test.corrupt_initrd {
+            Modules::Invalid
+        } else if test.initrd {
+            Modules::Entries(initrd_entries)
+        } else {
+            Modules::NoInitrd
+        },
         protocol: (test.medium == Medium::Grub).then_some("Multiboot2"),
         boot_log_contains: test.boot_log_contains,
         outcome: test.outcome,
