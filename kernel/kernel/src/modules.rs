@@ -30,7 +30,8 @@ pub fn report(info: &BootInfo) {
         let bytes = unsafe { core::slice::from_raw_parts(ptr.cast_const(), len) };
         match initrd::parse(bytes) {
             Ok(archive) => {
-                kinfo!("[modules] initrd at {:#x}, {} bytes, {} entries", module.range.start, len, archive.len());
+                let noun = if archive.len() == 1 { "entry" } else { "entries" };
+                kinfo!("[modules] initrd at {:#x}, {} bytes, {} {noun}", module.range.start, len, archive.len());
                 for entry in archive.entries() {
                     kinfo!("[modules]   {} ({} bytes)", entry.name, entry.data.len());
                 }
