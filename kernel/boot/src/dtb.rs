@@ -1520,7 +1520,7 @@ mod tests {
         assert!(parsed > 10_000, "{parsed}");
     }
 
-    /// The parser runs on the kernel's boot stack (64 KiB): make sure it fits in half of that,
+    /// The parser runs on the kernel's boot stack (128 KiB): make sure it fits in a quarter of that,
     /// including the deepest tree `validate` accepts.
     #[test]
     fn fits_in_a_small_stack() {

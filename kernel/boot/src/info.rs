@@ -355,7 +355,10 @@ impl BootInfo {
     /// memory the kernel's direct map covers, so the kernel may read it (a boot module whose
     /// addresses came from the boot loader is checked with this before it is read).
     pub fn is_mapped_ram(&self, range: Range) -> bool {
-        let in_ram = self.memory.as_slice().iter().any(|r| r.start <= range.start && range.end <= r.end);
+        // Adjacent RAM ranges count as one: a module may straddle two map entries.
+        let mut ram = self.memory;
+        ram.normalize();
+        let in_ram = ram.as_slice().iter().any(|r| r.start <= range.start && range.end <= r.end);
         let no_map = self
             .reserved_ranges()
             .any(|r| r.kind == ReservedKind::FirmwareNoMap && r.range.grow_to_pages().overlaps(&range));
@@ -411,6 +414,8 @@ mod tests {
         assert!(!info.is_mapped_ram(Range { start: 0x8fff_f000, end: 0x9000_1000 }), "runs past RAM");
         assert!(!info.is_mapped_ram(Range::from_len(0x1000_0000, 0x10)), "not RAM at all");
         assert!(!info.is_mapped_ram(Range::from_len(0x8420_0000, 0)), "empty");
+        info.add_memory(Range { start: 0x9000_0000, end: 0xa000_0000 });
+        assert!(info.is_mapped_ram(Range { start: 0x8fff_f000, end: 0x9000_1000 }), "spans two adjacent ranges");
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub enum KernelError {
     /// The boot information lists more reserved ranges than the kernel can record; using the
     /// memory map would risk handing out firmware or boot data.
     TooManyReservedRanges(usize),
+    /// The boot stack overflowed into its guard page before the final page tables existed.
+    BootStackOverflow,
     /// Something was used before it was set up; the text says what.
     NotInitialised(&'static str),
     /// An address does not fit the kernel's address-space layout; the text says what.
@@ -47,6 +49,9 @@ impl fmt::Display for KernelError {
             KernelError::Clock(e) => write!(f, "clock: {}", e.as_str()),
             KernelError::TooManyReservedRanges(n) => {
                 write!(f, "{n} reserved ranges did not fit the table (raise kernel_boot::MAX_RESERVED)")
+            }
+            KernelError::BootStackOverflow => {
+                write!(f, "the boot stack overflowed into its guard page during early boot (raise its size)")
             }
             KernelError::NotInitialised(what) => write!(f, "{what} used before initialisation"),
             KernelError::AddressSpace(what) => write!(f, "address space: {what}"),

@@ -214,6 +214,8 @@ pub fn build_kernel_space<F: PageTableFormat>(
         ram.push(r.grow_to_pages())?;
     }
     ram.normalize();
+    // Device windows never map RAM, `no-map` RAM included.
+    let all_ram = ram;
     // Firmware memory marked `no-map` is left out of the direct map entirely.
     for r in info.reserved_ranges().filter(|r| r.kind == ReservedKind::FirmwareNoMap) {
         ram.subtract(r.range.grow_to_pages())?;
@@ -234,7 +236,7 @@ pub fn build_kernel_space<F: PageTableFormat>(
     for w in windows {
         let mut pieces = RangeList::<{ kernel_boot::MAX_MEMORY_RANGES }>::new();
         pieces.push(w.range.grow_to_pages())?;
-        for r in ram.as_slice() {
+        for r in all_ram.as_slice() {
             pieces.subtract(*r)?;
         }
         for p in pieces.as_slice() {
@@ -252,6 +254,14 @@ pub fn build_kernel_space<F: PageTableFormat>(
     let (data_start, data_end) = image.data;
     if !(data_start..data_end).contains(&guard) || !guard.is_multiple_of(PAGE_SIZE) {
         return Err(KernelError::AddressSpace("the boot stack guard page is not a page inside .data/.bss"));
+    }
+    // Until now the early tables mapped the guard page, so an overflow of the boot stack would
+    // have written into it: `.bss` was cleared at entry and nothing else lives there.
+    // SAFETY: the guard page is a page of the kernel's `.bss` (checked above), mapped read/write
+    // by the early tables that are still active; it is only read here.
+    let guard_bytes = unsafe { core::slice::from_raw_parts(guard as *const u8, PAGE_SIZE as usize) };
+    if guard_bytes.iter().any(|&b| b != 0) {
+        return Err(KernelError::BootStackOverflow);
     }
     for ((start, end), attrs) in [
         (image.text, MapAttrs::KERNEL_TEXT),

@@ -46,9 +46,16 @@ pub fn run(name: &str, timer_hz: u32) {
             fail("wx", "a write to kernel text succeeded: text is not read-only");
         }
         "nx" => {
-            // A return instruction in heap memory: data, so never executable.
-            let probe: alloc::vec::Vec<u8> = arch::RETURN_INSTRUCTION.to_vec();
-            let target = probe.as_ptr() as u64;
+            // A return instruction in heap memory (data, so never executable), aligned as any
+            // instruction must be so that only the page permissions can stop it.
+            #[repr(align(16))]
+            struct Probe([u8; 16]);
+            let mut code = [0u8; 16];
+            for (dst, src) in code.iter_mut().zip(arch::RETURN_INSTRUCTION) {
+                *dst = *src;
+            }
+            let probe = alloc::boxed::Box::new(Probe(code));
+            let target = probe.0.as_ptr() as u64;
             kprintln!("{SELFTEST_TAG} nx: executing heap data at {target:#018x}");
             arch::trigger_test_execute(target);
             drop(probe);

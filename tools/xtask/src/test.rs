@@ -8,6 +8,7 @@
 //! test and ends with one `N passed, M failed` line.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -136,7 +137,7 @@ pub const MATRIX: &[QemuTest] = &[
             cpu: Some("max"),
             extra_args: &[],
         },
-        boot_log_contains: Some("PAN"),
+        boot_log_contains: Some("entered at EL2"),
         ..BOOT
     },
     // A hart without Sv48: the Sv39 fallback.
@@ -242,12 +243,28 @@ const RUN_COMMAND_TEST: &str = "run-command";
 /// Time for `cargo xtask run` to build the (non-self-test) kernel, boot and answer.
 const RUN_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Reads a pipe to its end on a thread; the text arrives on the returned channel (a caller can
+/// give up waiting if something keeps the pipe open).
+fn read_all_in_background<R: std::io::Read + Send + 'static>(pipe: Option<R>) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
+    });
+    rx
+}
+
 /// `cargo xtask run --arch <arch>` (what `make run` calls) driven by a script through stdin, as
 /// a user would: it must boot, answer `uptime`, power off on `poweroff` and exit with success.
 fn run_command_test(arch: Arch, name: &str) -> Result<Tally> {
     let started = Instant::now();
     let exe = std::env::current_exe().context("cannot find the xtask binary")?;
+    // Its own process group, so a timeout can stop QEMU (a grandchild) too.
     let mut child = std::process::Command::new(exe)
+        .process_group(0)
         .args(["run", "--arch", arch.name()])
         .current_dir(util::root())
         .stdin(Stdio::piped())
@@ -259,37 +276,24 @@ fn run_command_test(arch: Arch, name: &str) -> Result<Tally> {
         use std::io::Write;
         stdin.write_all(b"uptime\npoweroff\n").context("cannot type into `cargo xtask run`")?;
     }
-    let stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(mut out) = stdout {
-            use std::io::Read;
-            let _ = out.read_to_string(&mut text);
-        }
-        text
-    });
-    let stderr = child.stderr.take();
-    let err_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(mut err) = stderr {
-            use std::io::Read;
-            let _ = err.read_to_string(&mut text);
-        }
-        text
-    });
+    let output_rx = read_all_in_background(child.stdout.take());
+    let errors_rx = read_all_in_background(child.stderr.take());
     let status = loop {
         match child.try_wait().context("waiting for `cargo xtask run`")? {
             Some(status) => break Some(status),
             None if started.elapsed() < RUN_COMMAND_TIMEOUT => std::thread::sleep(Duration::from_millis(50)),
             None => {
+                // The whole group: `xtask run`, cargo and QEMU.
+                let _ =
+                    std::process::Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", child.id())]).status();
                 let _ = child.kill();
                 let _ = child.wait();
                 break None;
             }
         }
     };
-    let output = reader.join().unwrap_or_default();
-    let errors = err_reader.join().unwrap_or_default();
+    let output = output_rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+    let errors = errors_rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
     let ready = format!("{READY_PREFIX}arch={}", arch.name());
     let problem = match status {
         None => Some(format!("timed out after {} s", RUN_COMMAND_TIMEOUT.as_secs())),

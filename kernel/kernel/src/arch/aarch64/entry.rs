@@ -56,7 +56,9 @@ const TCR_BASE: u64 = 16
     | (0b10 << 30);
 /// HCR_EL2 for the kernel at EL1: RW (EL1 is AArch64); no traps, no stage 2.
 const HCR_EL2_RW: u64 = 1 << 31;
-/// CPTR_EL2 RES1 bits (non-VHE layout) with TFP clear: FP/SIMD not trapped to EL2.
+/// CPTR_EL2 RES1 bits (non-VHE layout) with TFP clear: FP/SIMD not trapped to EL2. TZ (bit 8)
+/// and TSM (bit 12) are set, so SVE and SME would trap to EL2, which has no vector table:
+/// CambiOS uses neither (user threads get FP/SIMD only, docs/adr/0005).
 const CPTR_EL2_DEFAULT: u64 = 0x33ff;
 /// SPSR for the drop to EL1: EL1h (SP_EL1), D, A, I, F masked.
 const SPSR_EL1H_MASKED: u64 = 0x3c5;
@@ -113,10 +115,18 @@ _start:
     msr vpidr_el2, x9
     mrs x9, mpidr_el1
     msr vmpidr_el2, x9
-    /* MDCR_EL2: no debug or PMU traps to EL2, all PMU counters visible at EL1. */
+    /* MDCR_EL2: no debug or PMU register traps to EL2; with a PMUv3, all its counters visible
+       at EL1 (HPMN = PMCR_EL0.N). Without one (ID_AA64DFR0_EL1.PMUVer 0 or 0xf), PMCR_EL0 does
+       not exist, so it is not read. */
+    mrs x10, id_aa64dfr0_el1
+    ubfx x10, x10, #8, #4
+    mov x9, xzr
+    cbz x10, 3f
+    cmp x10, #0xf
+    b.eq 3f
     mrs x9, pmcr_el0
     ubfx x9, x9, #11, #5
-    msr mdcr_el2, x9
+3:  msr mdcr_el2, x9
     /* GICv3 system registers usable at EL1 (ICC_SRE_EL2.SRE and .Enable), when present. */
     mrs x9, id_aa64pfr0_el1
     ubfx x9, x9, #24, #4
@@ -295,7 +305,7 @@ aarch64_high_entry:
     .section .bss.boot_stack, "aw", @nobits
     .balign 16
 aarch64_boot_stack_bottom:
-    .space 65536
+    .space 131072
     .global __boot_stack_top
 __boot_stack_top:
 "#,

@@ -174,6 +174,8 @@ aarch64_trap_save:
     ldr x30, [sp, #240]
     add sp, sp, #{frame}
     eret
+    /* The literal pool (emergency stack address) goes here, after the code. */
+    .ltorg
 
 "#,
     emergency_top = const crate::layout::exception_stack(0).1,

@@ -155,7 +155,7 @@ riscv64_high_entry:
     .section .bss.boot_stack, "aw", @nobits
     .balign 16
 __boot_stack_bottom:
-    .space 65536
+    .space 131072
     .global __boot_stack_top
 __boot_stack_top:
 "#

@@ -9,7 +9,7 @@
 //! (identity and direct map of 0..4 GiB sharing one PDPT, plus the kernel window at
 //! `KERNEL_OFFSET` mapping the first GiB), enables PAE, long mode, NX and write protection,
 //! and jumps through a 64-bit literal to `x86_64_high_entry` in the upper half. That sets the
-//! 64 KiB boot stack, clears `.bss`, installs the GDT, TSS and IDT (so even an early fault
+//! 128 KiB boot stack, clears `.bss`, installs the GDT, TSS and IDT (so even an early fault
 //! prints a report) and calls [`x86_64_rust_entry`].
 
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -221,7 +221,7 @@ x86_64_high_entry:
 
     .section .bss.boot_stack, "aw", @nobits
     .balign 16
-    .space 65536
+    .space 131072
 x86_64_boot_stack_top:
 
     .text
