@@ -298,14 +298,7 @@ impl Session {
                 let _ = tx.send(Event::Closed);
             });
         }
-        let (stderr_tx, stderr) = mpsc::channel();
-        if let Some(mut pipe) = child.stderr.take() {
-            std::thread::spawn(move || {
-                let mut text = String::new();
-                let _ = pipe.read_to_string(&mut text);
-                let _ = stderr_tx.send(text);
-            });
-        }
+        let stderr = util::read_all_in_background(child.stderr.take());
         Ok(Session { child, stdin, events, stderr, started })
     }
 

@@ -243,20 +243,6 @@ const RUN_COMMAND_TEST: &str = "run-command";
 /// Time for `cargo xtask run` to build the (non-self-test) kernel, boot and answer.
 const RUN_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Reads a pipe to its end on a thread; the text arrives on the returned channel (a caller can
-/// give up waiting if something keeps the pipe open).
-fn read_all_in_background<R: std::io::Read + Send + 'static>(pipe: Option<R>) -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut bytes);
-        }
-        let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
-    });
-    rx
-}
-
 /// `cargo xtask run --arch <arch>` (what `make run` calls) driven by a script through stdin, as
 /// a user would: it must boot, answer `uptime`, power off on `poweroff` and exit with success.
 fn run_command_test(arch: Arch, name: &str) -> Result<Tally> {
@@ -276,8 +262,8 @@ fn run_command_test(arch: Arch, name: &str) -> Result<Tally> {
         use std::io::Write;
         stdin.write_all(b"uptime\npoweroff\n").context("cannot type into `cargo xtask run`")?;
     }
-    let output_rx = read_all_in_background(child.stdout.take());
-    let errors_rx = read_all_in_background(child.stderr.take());
+    let output_rx = util::read_all_in_background(child.stdout.take());
+    let errors_rx = util::read_all_in_background(child.stderr.take());
     let status = loop {
         match child.try_wait().context("waiting for `cargo xtask run`")? {
             Some(status) => break Some(status),

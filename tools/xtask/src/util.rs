@@ -210,6 +210,20 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", display_path(path)))
 }
 
+/// Reads a pipe to its end on a thread; the text arrives on the returned channel (a caller can
+/// give up waiting if something keeps the pipe open).
+pub fn read_all_in_background<R: std::io::Read + Send + 'static>(pipe: Option<R>) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
+    });
+    rx
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
