@@ -12,6 +12,19 @@ use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
+/// Polls `done` until it returns true, at most `limit` times (with a spin-loop hint between
+/// polls); true when `done` succeeded. The one bounded busy-wait for device registers and
+/// reference clocks: callers turn `false` into their typed timeout error.
+pub fn spin_until(limit: u32, mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..limit {
+        if done() {
+            return true;
+        }
+        core::hint::spin_loop();
+    }
+    false
+}
+
 /// Masks and restores interrupts on the current CPU.
 pub trait InterruptMask {
     /// Saved interrupt state.
@@ -252,6 +265,23 @@ impl<T, M: InterruptMask> Drop for IrqGuard<'_, T, M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spin_until_is_bounded() {
+        let mut polls = 0;
+        assert!(!spin_until(5, || {
+            polls += 1;
+            false
+        }));
+        assert_eq!(polls, 5);
+        let mut polls = 0;
+        assert!(spin_until(5, || {
+            polls += 1;
+            polls == 3
+        }));
+        assert_eq!(polls, 3);
+        assert!(!spin_until(0, || true), "a zero limit polls nothing");
+    }
 
     #[test]
     fn lock_serialises() {

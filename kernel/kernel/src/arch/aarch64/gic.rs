@@ -12,6 +12,7 @@
 //! Register offsets are from the GICv3/v4 architecture specification (Arm IHI 0069).
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use kernel_core::sync::spin_until;
 
 use kernel_boot::{BootInfo, InterruptController};
 
@@ -97,13 +98,7 @@ fn gicr_write(offset: u64, value: u32) {
 }
 
 fn wait_clear(read: fn(u64) -> u32, offset: u64, bit: u32, what: &'static str) -> Result<(), KernelError> {
-    for _ in 0..POLL_SPINS {
-        if read(offset) & bit == 0 {
-            return Ok(());
-        }
-        core::hint::spin_loop();
-    }
-    Err(KernelError::Hardware(what))
+    if spin_until(POLL_SPINS, || read(offset) & bit == 0) { Ok(()) } else { Err(KernelError::Hardware(what)) }
 }
 
 // CPU interface system registers (generic encodings, so no assembler feature is needed).

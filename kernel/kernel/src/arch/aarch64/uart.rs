@@ -11,6 +11,7 @@
 use core::cell::UnsafeCell;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use kernel_core::sync::spin_until;
 
 use kernel_boot::{BootInfo, UartKind};
 
@@ -59,12 +60,8 @@ fn write(offset: u64, value: u32) {
 /// Writes bytes, waiting (bounded) for room in the transmit FIFO.
 pub fn console_write(bytes: &[u8]) {
     for &b in bytes {
-        for _ in 0..TX_SPINS {
-            if read(FR) & FR_TXFF == 0 {
-                break;
-            }
-            core::hint::spin_loop();
-        }
+        // On a stuck FIFO, write anyway: output may be lost, the kernel must not hang.
+        spin_until(TX_SPINS, || read(FR) & FR_TXFF == 0);
         write(DR, u32::from(b));
     }
 }

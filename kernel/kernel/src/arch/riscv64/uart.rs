@@ -8,6 +8,7 @@
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use kernel_boot::{BootInfo, UartKind};
+use kernel_core::sync::spin_until;
 
 use super::paging::hhdm_base;
 
@@ -21,6 +22,8 @@ const LSR: u64 = 5;
 const LSR_DATA_READY: u8 = 1 << 0;
 const LSR_THR_EMPTY: u8 = 1 << 5;
 const IER_RX_AVAILABLE: u8 = 1 << 0;
+/// Polls of the line status before a byte is written regardless.
+const TX_SPINS: u32 = 100_000;
 
 /// Physical base of the console UART.
 static BASE: AtomicU64 = AtomicU64::new(DEFAULT_BASE);
@@ -47,12 +50,9 @@ fn write(offset: u64, value: u8) {
 /// Writes bytes, waiting for room in the transmitter (bounded per byte).
 pub fn console_write(bytes: &[u8]) {
     for &b in bytes {
-        for _ in 0..100_000 {
-            if read(LSR) & LSR_THR_EMPTY != 0 {
-                break;
-            }
-            core::hint::spin_loop();
-        }
+        // On a stuck transmitter, give up waiting and write anyway: output may be lost, the
+        // kernel must not hang on its console.
+        spin_until(TX_SPINS, || read(LSR) & LSR_THR_EMPTY != 0);
         write(RBR_THR, b);
     }
 }

@@ -14,6 +14,7 @@
 
 use kernel_boot::BootInfo;
 use kernel_core::clock::{PIT_HZ, frequency_from, period_ticks};
+use kernel_core::sync::spin_until;
 
 use super::apic::{self, LVT_MASKED, REG_LVT_TIMER, REG_TIMER_CURRENT, REG_TIMER_DIVIDE, REG_TIMER_INITIAL};
 use super::cpu::{self, inb, outb};
@@ -131,13 +132,7 @@ fn measure() -> Result<Option<Measurement>, KernelError> {
     let out2_works = !out2_high();
     let start = sample();
 
-    let mut reached = false;
-    for _ in 0..CALIBRATION_SPINS {
-        if start.pit.wrapping_sub(pit_count()) >= CALIBRATION_PIT_TICKS {
-            reached = true;
-            break;
-        }
-    }
+    let reached = spin_until(CALIBRATION_SPINS, || start.pit.wrapping_sub(pit_count()) >= CALIBRATION_PIT_TICKS);
     let end = sample();
     let wrapped = out2_works && out2_high();
     apic::write(REG_TIMER_INITIAL, 0);

@@ -7,6 +7,7 @@
 //! or wedged UART costs time, never a hang); input is read without blocking.
 
 use core::sync::atomic::{AtomicU16, Ordering};
+use kernel_core::sync::spin_until;
 
 use kernel_boot::{BootInfo, UartKind};
 
@@ -66,12 +67,8 @@ fn write(reg: u16, value: u8) {
 }
 
 fn wait_lsr(bit: u8) {
-    for _ in 0..TX_SPINS {
-        if read(LSR) & bit != 0 {
-            return;
-        }
-        core::hint::spin_loop();
-    }
+    // On a stuck transmitter, go on: output may be lost, the kernel must not hang.
+    spin_until(TX_SPINS, || read(LSR) & bit != 0);
 }
 
 /// Writes `bytes` to the console, polling.
