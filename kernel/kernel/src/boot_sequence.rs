@@ -24,8 +24,15 @@ pub fn kernel_main(info: &BootInfo) -> ! {
     }
 }
 
-/// The boot information, kept for the second half of the boot (on the guarded stack).
-static BOOT_INFO: crate::sync::SpinLock<Option<BootInfo>> =
+/// What the first half of the boot hands to the second (on the guarded kernel stack).
+#[derive(Clone, Copy)]
+struct Handover {
+    info: BootInfo,
+    /// `cambios.hz`, parsed (and warned about) once, in the first half.
+    timer_hz: u32,
+}
+
+static HANDOVER: crate::sync::SpinLock<Option<Handover>> =
     crate::sync::SpinLock::new(kernel_core::sync::LockClass::Boot, None);
 
 fn boot(info: &BootInfo) -> Result<core::convert::Infallible, KernelError> {
@@ -110,16 +117,16 @@ fn boot(info: &BootInfo) -> Result<core::convert::Infallible, KernelError> {
     }
 
     // Keep the boot information for the rest of the boot, then move to the guarded stack.
-    *BOOT_INFO.lock() = Some(*info);
+    *HANDOVER.lock() = Some(Handover { info: *info, timer_hz: args.timer_hz });
     let (_, top) = layout::kernel_stack(0);
     kdebug!("[paging] switching to kernel stack {:#x} (guard page below)", top);
     arch::switch_stack(top, continue_on_kernel_stack)
 }
 
 extern "C" fn continue_on_kernel_stack() -> ! {
-    let info = *BOOT_INFO.lock();
-    let result = match info {
-        Some(info) => boot_on_kernel_stack(&info),
+    let handover = *HANDOVER.lock();
+    let result = match handover {
+        Some(h) => boot_on_kernel_stack(&h.info, h.timer_hz),
         None => Err(KernelError::NotInitialised("boot information")),
     };
     match result {
@@ -131,9 +138,7 @@ extern "C" fn continue_on_kernel_stack() -> ! {
     }
 }
 
-fn boot_on_kernel_stack(info: &BootInfo) -> Result<core::convert::Infallible, KernelError> {
-    let (args, _) = cmdline::parse(info.cmdline.as_str());
-
+fn boot_on_kernel_stack(info: &BootInfo, timer_hz: u32) -> Result<core::convert::Infallible, KernelError> {
     // Heap.
     let heap = heap::init()?;
     let check: alloc::vec::Vec<u64> = (0..64).collect();
@@ -178,7 +183,7 @@ fn boot_on_kernel_stack(info: &BootInfo) -> Result<core::convert::Infallible, Ke
     }
 
     // Timer and clock.
-    let timer = arch::init_timer(info, args.timer_hz)?;
+    let timer = arch::init_timer(info, timer_hz)?;
     time::start_clock(timer.counter_hz);
     match timer.calibrated_against {
         Some(reference) => kinfo!(
@@ -217,7 +222,7 @@ fn boot_on_kernel_stack(info: &BootInfo) -> Result<core::convert::Infallible, Ke
     if let Some(test) = cmdline::value(info.cmdline.as_str(), TEST_CMDLINE_KEY) {
         if cfg!(feature = "selftest") {
             #[cfg(feature = "selftest")]
-            crate::selftest::run(test, args.timer_hz);
+            crate::selftest::run(test, timer_hz);
         } else {
             kwarn!("{TEST_CMDLINE_KEY}={test} ignored: this kernel was built without the selftest feature");
         }
