@@ -1,14 +1,20 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 //! The CambiOS ABI: everything the kernel shares with user space and with host tools.
 //!
-//! `no_std`, no dependencies. Today it holds the architecture names, the QEMU exit codes and
-//! the fixed boot-log contract that tests and scripts parse; the syscall numbers, error codes
-//! and message layouts join it with the user-space issue.
+//! `no_std`, no dependencies. It holds the architecture names, the QEMU exit codes, the fixed
+//! boot-log contract that tests and scripts parse, the initrd format, and the user-space
+//! contract: syscall numbers and calling convention ([`syscall`]), typed errors ([`error`]),
+//! capabilities ([`cap`]) and the user address-space layout ([`layout`]).
+//! `docs/abi/syscalls.md` is the reference for user programs.
 #![cfg_attr(not(test), no_std)]
 
 pub mod bootlog;
+pub mod cap;
+pub mod error;
 pub mod exit;
 pub mod initrd;
+pub mod layout;
+pub mod syscall;
 
 /// The architectures CambiOS runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +58,26 @@ impl Arch {
             Arch::X86_64 => "x86_64-unknown-none",
             Arch::Aarch64 => "aarch64-unknown-none-softfloat",
             Arch::Riscv64 => "riscv64imac-unknown-none-elf",
+        }
+    }
+
+    /// The Rust target triple user programs are built for. User code may use FP/SIMD on
+    /// AArch64 and RISC-V (the kernel saves that state per thread); x86_64 user programs use
+    /// the soft-float target because stable Rust has no hard-float bare-metal x86_64 target.
+    pub const fn user_target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-none",
+            Arch::Aarch64 => "aarch64-unknown-none",
+            Arch::Riscv64 => "riscv64gc-unknown-none-elf",
+        }
+    }
+
+    /// The ELF `e_machine` value of this architecture's binaries.
+    pub const fn elf_machine(self) -> u16 {
+        match self {
+            Arch::X86_64 => 62,
+            Arch::Aarch64 => 183,
+            Arch::Riscv64 => 243,
         }
     }
 }
