@@ -42,11 +42,13 @@ pub enum Syscall {
     Wait = 9,
     /// Nanoseconds since boot on the monotonic clock.
     GetTime = 10,
+    /// Copy a [`MemInfo`] record (physical memory totals) to a user buffer.
+    MemInfo = 11,
 }
 
 impl Syscall {
     /// Every syscall, in number order.
-    pub const ALL: [Syscall; 11] = [
+    pub const ALL: [Syscall; 12] = [
         Syscall::Exit,
         Syscall::Yield,
         Syscall::Sleep,
@@ -58,6 +60,7 @@ impl Syscall {
         Syscall::Spawn,
         Syscall::Wait,
         Syscall::GetTime,
+        Syscall::MemInfo,
     ];
 
     /// Decodes a syscall number.
@@ -84,6 +87,7 @@ impl Syscall {
             Syscall::Spawn => "spawn",
             Syscall::Wait => "wait",
             Syscall::GetTime => "get_time",
+            Syscall::MemInfo => "mem_info",
         }
     }
 
@@ -97,7 +101,8 @@ impl Syscall {
             | Syscall::MapAnon
             | Syscall::Unmap
             | Syscall::Spawn
-            | Syscall::Wait => 2,
+            | Syscall::Wait
+            | Syscall::MemInfo => 2,
         }
     }
 
@@ -136,6 +141,40 @@ pub const MAX_MODULE_NAME: u64 = 47;
 pub const PROT_READ_WRITE: u64 = 0b11;
 /// `map_anon` protection: read-only zero pages.
 pub const PROT_READ: u64 = 0b01;
+
+/// The record `mem_info` writes: physical memory in 4 KiB frames, little-endian.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct MemInfo {
+    /// Frames the kernel manages.
+    pub total_frames: u64,
+    /// Frames free right now.
+    pub free_frames: u64,
+}
+
+impl MemInfo {
+    /// Size of the record in bytes.
+    pub const SIZE: usize = 16;
+
+    /// The record as bytes.
+    pub fn to_bytes(self) -> [u8; MemInfo::SIZE] {
+        let mut out = [0u8; MemInfo::SIZE];
+        let (a, b) = out.split_at_mut(8);
+        a.copy_from_slice(&self.total_frames.to_le_bytes());
+        b.copy_from_slice(&self.free_frames.to_le_bytes());
+        out
+    }
+
+    /// Parses the record.
+    pub fn from_bytes(bytes: &[u8; MemInfo::SIZE]) -> MemInfo {
+        let (a, b) = bytes.split_at(8);
+        let mut t = [0u8; 8];
+        let mut f = [0u8; 8];
+        t.copy_from_slice(a);
+        f.copy_from_slice(b);
+        MemInfo { total_frames: u64::from_le_bytes(t), free_frames: u64::from_le_bytes(f) }
+    }
+}
 
 /// How a process ended, as returned by `wait`: the low 32 bits hold the exit code for a
 /// normal exit; a fatal fault sets bit 32 and puts the [`FaultKind`] in bits 0..8.
@@ -226,7 +265,7 @@ mod tests {
             assert_eq!(s.number(), i as u64);
             assert_eq!(Syscall::from_number(s.number()), Ok(*s));
         }
-        assert_eq!(Syscall::from_number(11), Err(SysError::UnknownSyscall));
+        assert_eq!(Syscall::from_number(12), Err(SysError::UnknownSyscall));
         assert_eq!(Syscall::from_number(u64::MAX), Err(SysError::UnknownSyscall));
     }
 
