@@ -14,5 +14,7 @@ pub mod cmdline;
 pub mod frame;
 pub mod memmap;
 pub mod paging;
+pub mod sched;
 pub mod sync;
 pub mod tier;
+pub mod uspace;

@@ -53,6 +53,10 @@ impl InterruptMask for NoMask {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum LockClass {
+    /// The process table: processes, their address spaces and region lists.
+    Processes = 2,
+    /// The scheduler and the thread table (taken in the timer interrupt).
+    Scheduler = 3,
     /// Boot-time state handed from one half of the boot to the other.
     Boot = 5,
     /// Kernel heap (below `Frames`: a growing heap may take frames while it holds its lock).
@@ -73,6 +77,8 @@ impl LockClass {
     /// Name used in lock-order violation reports.
     pub const fn name(self) -> &'static str {
         match self {
+            LockClass::Processes => "Processes",
+            LockClass::Scheduler => "Scheduler",
             LockClass::Boot => "Boot",
             LockClass::Frames => "Frames",
             LockClass::Timer => "Timer",

@@ -348,6 +348,61 @@ impl<'m, F: PageTableFormat, M: PhysMemory> Mapper<'m, F, M> {
     }
 }
 
+impl<'m, F: PageTableFormat, M: PhysMemory> Mapper<'m, F, M> {
+    /// Tears down everything reachable from root entries `root_entries` (the user half):
+    /// calls `leaf(frame, level)` for every mapped leaf and `table(frame)` for every
+    /// intermediate table below the root, clears those root entries, and keeps the root.
+    /// The caller frees the frames (after switching away from this tree and flushing the TLB).
+    pub fn teardown(
+        &mut self,
+        root_entries: core::ops::Range<usize>,
+        leaf: &mut impl FnMut(PhysAddr, usize),
+        table: &mut impl FnMut(PhysAddr),
+    ) {
+        let end = root_entries.end.min(ENTRIES_PER_TABLE);
+        for index in root_entries.start..end {
+            let entry = self.read(self.root, index);
+            if F::is_present(entry) {
+                self.teardown_entry(entry, F::LEVELS - 1, leaf, table);
+                self.write(self.root, index, 0);
+            }
+        }
+    }
+
+    /// Releases what `entry` (found at `level`) points to. Recursion depth is at most
+    /// `F::LEVELS`.
+    fn teardown_entry(
+        &self,
+        entry: u64,
+        level: usize,
+        leaf: &mut impl FnMut(PhysAddr, usize),
+        table: &mut impl FnMut(PhysAddr),
+    ) {
+        if level == 0 || !F::is_table(entry, level) {
+            leaf(F::entry_address(entry), level);
+            return;
+        }
+        let next = F::entry_address(entry);
+        for index in 0..ENTRIES_PER_TABLE {
+            let child = self.read(next, index);
+            if F::is_present(child) {
+                self.teardown_entry(child, level - 1, leaf, table);
+            }
+        }
+        table(next);
+    }
+
+    /// Copies root entries `entries` from the root table at `source` (sharing the tables below
+    /// them: how every user address space shares the kernel half).
+    pub fn copy_root_entries(&mut self, source: PhysAddr, entries: core::ops::Range<usize>) {
+        let end = entries.end.min(ENTRIES_PER_TABLE);
+        for index in entries.start..end {
+            let value = self.read(source, index);
+            self.write(self.root, index, value);
+        }
+    }
+}
+
 fn check_range<F: PageTableFormat>(va: VirtAddr, len: u64) -> Result<(), PagingError> {
     if !va.is_aligned(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
         return Err(PagingError::Misaligned);

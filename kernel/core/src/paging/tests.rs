@@ -169,3 +169,64 @@ fn encodings_match_the_architecture_manuals() {
     assert!(!Sv48::is_table(e, 1));
     assert!(Sv48::is_table(Sv48::table_entry(PhysAddr(0x1000)), 1));
 }
+
+fn teardown_returns_everything<F: PageTableFormat>() {
+    with_mapper::<F>(64, |m, a| {
+        let user = MapAttrs { write: true, execute: false, user: true, global: false, memory: MemoryType::Normal };
+        let before = {
+            // Tables allocated so far: just the root.
+            1
+        };
+        m.map_with_max_level(VirtAddr(0x40_0000), PhysAddr(0x1000_0000), 0x3000, user, a, 0).unwrap();
+        m.map_with_max_level(VirtAddr(0x3f_f000_0000), PhysAddr(0x2000_0000), 0x1000, user, a, 0).unwrap();
+        let mut leaves = Vec::new();
+        let mut tables = Vec::new();
+        m.teardown(0..256, &mut |p, level| leaves.push((p, level)), &mut |t| tables.push(t));
+        leaves.sort();
+        assert_eq!(
+            leaves,
+            vec![
+                (PhysAddr(0x1000_0000), 0),
+                (PhysAddr(0x1000_1000), 0),
+                (PhysAddr(0x1000_2000), 0),
+                (PhysAddr(0x2000_0000), 0)
+            ]
+        );
+        // Every intermediate table is returned once, and nothing is mapped any more.
+        let mut unique = tables.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), tables.len());
+        assert!(tables.len() + before >= F::LEVELS);
+        assert!(m.translate(VirtAddr(0x40_0000)).is_none());
+        assert!(m.translate(VirtAddr(0x3f_f000_0000)).is_none());
+        // The tree is reusable.
+        m.map_with_max_level(VirtAddr(0x40_0000), PhysAddr(0x1000_0000), 0x1000, user, a, 0).unwrap();
+    });
+}
+
+#[test]
+fn teardown_all_formats() {
+    teardown_returns_everything::<X86_64>();
+    teardown_returns_everything::<Aarch64>();
+    teardown_returns_everything::<Sv48>();
+    teardown_returns_everything::<Sv39>();
+}
+
+#[test]
+fn copy_root_entries_shares_the_kernel_half() {
+    let mem = Emulated::new(64);
+    let counter = UnsafeCell::new(0);
+    let mut frames = Frames(&counter, 64);
+    let mut kernel = Mapper::<X86_64, _>::new_root(&mem, &mut frames).unwrap();
+    kernel
+        .map(VirtAddr(0xffff_ffff_8000_0000), PhysAddr(0x20_0000), 0x1000, MapAttrs::KERNEL_TEXT, &mut frames)
+        .unwrap();
+    let mut user = Mapper::<X86_64, _>::new_root(&mem, &mut frames).unwrap();
+    user.copy_root_entries(kernel.root(), 256..512);
+    assert_eq!(user.translate(VirtAddr(0xffff_ffff_8000_0000)).unwrap().phys, PhysAddr(0x20_0000));
+    let (mut leaves, mut tables) = (0, 0);
+    user.teardown(0..256, &mut |_, _| leaves += 1, &mut |_| tables += 1);
+    assert_eq!((leaves, tables), (0, 0), "the kernel half is never torn down");
+    assert!(user.translate(VirtAddr(0xffff_ffff_8000_0000)).is_some());
+}
