@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Safe wrappers of every syscall. Each returns `Result<_, SysError>` (except [`exit`], which
+//! does not return); `docs/abi/syscalls.md` describes the syscalls themselves.
+
+use core::fmt;
+use core::ptr::NonNull;
+use core::time::Duration;
+
+use cambios_abi::error::SysError;
+use cambios_abi::syscall::{self as abi, ExitStatus, MemInfo, Syscall, decode_result};
+
+use crate::principal::Principal;
+use crate::raw;
+
+/// A process id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Pid(pub u32);
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// Protection of memory from [`map_anon`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protection {
+    /// Readable and writable (never executable).
+    ReadWrite,
+    /// Read-only zero pages.
+    Read,
+}
+
+impl Protection {
+    const fn bits(self) -> u64 {
+        match self {
+            Protection::ReadWrite => abi::PROT_READ_WRITE,
+            Protection::Read => abi::PROT_READ,
+        }
+    }
+}
+
+/// A result value that must fit in 32 bits (ids); a wider one is a kernel the ABI does not know.
+fn to_u32(value: u64) -> Result<u32, SysError> {
+    u32::try_from(value).map_err(|_| SysError::Unrecognised)
+}
+
+/// Ends the process with `code`; its parent's [`wait`] returns `ExitStatus::Exited(code)`.
+pub fn exit(code: u32) -> ! {
+    // SAFETY: `exit` takes a plain integer and touches no user memory.
+    unsafe { raw::syscall1(Syscall::Exit.number(), u64::from(code)) };
+    // Unreachable with a working kernel (and on a hosted target, where no syscall works).
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// Gives up the rest of the time slice.
+pub fn yield_now() -> Result<(), SysError> {
+    // SAFETY: no arguments.
+    decode_result(unsafe { raw::syscall0(Syscall::Yield.number()) }).map(drop)
+}
+
+/// Sleeps for at least `duration` (saturating at `u64::MAX` nanoseconds).
+pub fn sleep(duration: Duration) -> Result<(), SysError> {
+    let ns = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+    // SAFETY: a plain integer argument.
+    decode_result(unsafe { raw::syscall1(Syscall::Sleep.number(), ns) }).map(drop)
+}
+
+/// The caller's process id.
+pub fn pid() -> Result<Pid, SysError> {
+    // SAFETY: no arguments.
+    let raw = decode_result(unsafe { raw::syscall0(Syscall::GetPid.number()) })?;
+    to_u32(raw).map(Pid)
+}
+
+/// The caller's Principal (the 32-byte Ed25519 public key its image was signed for).
+pub fn principal() -> Result<Principal, SysError> {
+    let mut key = [0u8; 32];
+    // SAFETY: the kernel writes at most `key.len()` bytes into `key`, a live local buffer.
+    let n = decode_result(unsafe {
+        raw::syscall2(Syscall::GetPrincipal.number(), key.as_mut_ptr() as u64, key.len() as u64)
+    })?;
+    if n != key.len() as u64 {
+        return Err(SysError::Unrecognised);
+    }
+    Ok(Principal(key))
+}
+
+/// Writes `bytes` to the system console in one syscall; returns the count written. Needs the
+/// `console-write` capability (else `PermissionDenied`); at most
+/// [`MAX_CONSOLE_WRITE`](cambios_abi::syscall::MAX_CONSOLE_WRITE) bytes per call (else
+/// `InvalidArgument`). [`crate::println!`] is usually more convenient.
+pub fn console_write(bytes: &[u8]) -> Result<usize, SysError> {
+    // SAFETY: the kernel only reads `bytes.len()` bytes from `bytes`.
+    let n = decode_result(unsafe {
+        raw::syscall2(Syscall::ConsoleWrite.number(), bytes.as_ptr() as u64, bytes.len() as u64)
+    })?;
+    usize::try_from(n).map_err(|_| SysError::Unrecognised)
+}
+
+/// Maps `len` bytes (a non-zero multiple of the page size) of zeroed anonymous memory and returns
+/// its start address. The memory stays mapped until [`unmap`] or process exit.
+pub fn map_anon(len: usize, protection: Protection) -> Result<NonNull<u8>, SysError> {
+    // SAFETY: mapping new memory does not affect memory the program already uses: the kernel
+    // picks an address range that is free.
+    let addr = decode_result(unsafe { raw::syscall2(Syscall::MapAnon.number(), len as u64, protection.bits()) })?;
+    NonNull::new(addr as usize as *mut u8).ok_or(SysError::Unrecognised)
+}
+
+/// Unmaps `[addr, addr + len)`, which must have come from [`map_anon`].
+///
+/// # Safety
+/// Nothing may use the range afterwards: no reference into it may be live, and no allocator may
+/// still own it.
+pub unsafe fn unmap(addr: NonNull<u8>, len: usize) -> Result<(), SysError> {
+    // SAFETY: the caller guarantees nothing uses the range any more.
+    decode_result(unsafe { raw::syscall2(Syscall::Unmap.number(), addr.as_ptr() as u64, len as u64) }).map(drop)
+}
+
+/// Starts the boot module called `name` as a child of the caller (needs the `spawn`
+/// capability). Returns the child's pid; collect it with [`wait`].
+pub fn spawn(name: &str) -> Result<Pid, SysError> {
+    // SAFETY: the kernel only reads `name.len()` bytes from `name`.
+    let raw =
+        decode_result(unsafe { raw::syscall2(Syscall::Spawn.number(), name.as_ptr() as u64, name.len() as u64) })?;
+    to_u32(raw).map(Pid)
+}
+
+/// Waits for the child `pid` to end and returns how it ended (`NoChild` if `pid` is not a child
+/// of the caller).
+pub fn wait(pid: Pid) -> Result<ExitStatus, SysError> {
+    // SAFETY: plain integer arguments (the flags word is 0).
+    let raw = decode_result(unsafe { raw::syscall2(Syscall::Wait.number(), u64::from(pid.0), 0) })?;
+    ExitStatus::decode(raw).ok_or(SysError::Unrecognised)
+}
+
+/// Time since boot on the monotonic clock.
+pub fn time() -> Result<Duration, SysError> {
+    // SAFETY: no arguments.
+    let ns = decode_result(unsafe { raw::syscall0(Syscall::GetTime.number()) })?;
+    Ok(Duration::from_nanos(ns))
+}
+
+/// Physical memory totals, in 4 KiB frames.
+pub fn mem_info() -> Result<MemInfo, SysError> {
+    let mut record = [0u8; MemInfo::SIZE];
+    // SAFETY: the kernel writes at most `record.len()` bytes into `record`, a live local buffer.
+    let n = decode_result(unsafe {
+        raw::syscall2(Syscall::MemInfo.number(), record.as_mut_ptr() as u64, record.len() as u64)
+    })?;
+    if n != MemInfo::SIZE as u64 {
+        return Err(SysError::Unrecognised);
+    }
+    Ok(MemInfo::from_bytes(&record))
+}
