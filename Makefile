@@ -18,6 +18,12 @@ EXTRA_MODULES ?=
 GDB ?=
 NO_INITRD ?=
 SELFTEST ?=
+# The key that signs every user program and the boot manifest (a seed file from
+# `sign-elf keygen`; default: the documented development key), and the services file
+# (default boot/services.toml). xtask reads both from the environment.
+SIGNING_KEY ?=
+SERVICES ?=
+export SIGNING_KEY SERVICES
 # `make test-qemu` only: FILTER=substring of <arch>/<test>, TIMEOUT=seconds per test.
 FILTER ?=
 TIMEOUT ?=
@@ -59,7 +65,9 @@ help:
 	@echo "    SMP=n  MEM=256M|2G            CPUs (default 2) and RAM (default 256M)"
 	@echo "    RELEASE=1                     release build"
 	@echo "    APPEND=\"cambios.log=debug\"    extra kernel command line"
-	@echo "    EXTRA_MODULES=a.elf,b.elf     extra files in the initrd"
+	@echo "    EXTRA_MODULES=a.elf,b.elf     extra modules, added unchanged (not re-signed) and started at boot"
+	@echo "    SIGNING_KEY=my.key            sign with this seed file (sign-elf keygen) instead of the dev key"
+	@echo "    SERVICES=my.toml              boot services file (default boot/services.toml)"
 	@echo "    GDB=1                         wait for gdb on :1234"
 	@echo "    NO_INITRD=1  SELFTEST=1       boot without initrd; build the self-test kernel"
 	@echo

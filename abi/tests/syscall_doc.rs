@@ -39,7 +39,12 @@ fn every_syscall_is_documented_as_implemented() {
             assert!(SysError::ALL.iter().any(|e| e.name() == error), "{}: unknown error {error}", call.name());
         }
         let needs_cap = call.capability().is_some();
-        assert_eq!(row[4].contains("PermissionDenied"), needs_cap, "{}: PermissionDenied iff a capability", call.name());
+        assert_eq!(
+            row[4].contains("PermissionDenied"),
+            needs_cap,
+            "{}: PermissionDenied iff a capability",
+            call.name()
+        );
     }
 }
 

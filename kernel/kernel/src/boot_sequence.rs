@@ -203,21 +203,25 @@ fn boot_on_kernel_stack(info: &BootInfo, timer_hz: u32) -> Result<core::convert:
         ),
     }
 
-    // Boot modules.
+    // Boot modules, then user space: threads, user mode, verified processes.
     modules::report(info);
+    crate::sched::init()?;
+    arch::init_user_mode();
+    crate::loader::load_boot_modules(info)?;
 
     let (free, _) = memory::frame_counts();
     let (violations, _) = crate::sync::lock_order_violations();
     if violations > 0 {
         kwarn!("{violations} lock-order violations during boot (see docs/locking.md)");
     }
-    arch::enable_interrupts();
     kdebug!("[boot] {} frames free", free);
     if let Some((kernel_ns, total_ns)) = time::boot_timing() {
         kdebug!("[boot] timing: kernel_main to ready {kernel_ns} ns, counter zero (reset) to ready {total_ns} ns");
     }
     let ready = ReadyLine { arch: arch::ARCH.name(), cpus: 1, mem_mib: info.memory.total() >> 20 };
     kprintln!("{ready}");
+    // Interrupts on: the timer starts preempting, and the boot services run.
+    arch::enable_interrupts();
 
     if let Some(test) = cmdline::value(info.cmdline.as_str(), TEST_CMDLINE_KEY) {
         if cfg!(feature = "selftest") {
@@ -230,13 +234,16 @@ fn boot_on_kernel_stack(info: &BootInfo, timer_hz: u32) -> Result<core::convert:
     idle()
 }
 
-/// The idle loop: handle console input, and sleep while there is none. The check for input
+/// The idle loop (CPU 0's idle thread): run ready threads, handle console input, and sleep
+/// while there is neither. The check for input
 /// and the sleep happen with interrupts masked, so input that arrives in between wakes the
 /// sleep instead of waiting for the next interrupt.
 fn idle() -> ! {
     loop {
         arch::disable_interrupts();
-        if !crate::monitor::has_input() {
+        // Ready threads run first; this thread continues when nothing else can run.
+        crate::sched::run_ready();
+        if !crate::monitor::has_input() && !crate::sched::has_ready() {
             arch::wait_for_interrupt();
         }
         arch::enable_interrupts();

@@ -55,6 +55,20 @@ pub fn print(args: fmt::Arguments<'_>) {
     let _ = guard.write_fmt(args);
 }
 
+/// Writes raw bytes (user programs' output) under the console lock, `\n` as `\r\n`.
+pub fn write_bytes(bytes: &[u8]) {
+    let _guard = CONSOLE.lock();
+    for chunk in bytes.split_inclusive(|&b| b == b'\n') {
+        match chunk.split_last() {
+            Some((b'\n', body)) => {
+                arch::console_write(body);
+                arch::console_write(b"\r\n");
+            }
+            _ => arch::console_write(chunk),
+        }
+    }
+}
+
 /// Prints formatted text if `level` is enabled.
 pub fn log(level: LogLevel, args: fmt::Arguments<'_>) {
     if enabled(level) {

@@ -8,7 +8,9 @@ use kernel_core::clock::ClockError;
 use kernel_core::frame::FrameError;
 use kernel_core::memmap::RangeError;
 use kernel_core::paging::PagingError;
+use kernel_core::sched::SchedError;
 use kernel_core::tier::SizingError;
+use kernel_core::uspace::RegionError;
 
 /// Why a kernel operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +38,10 @@ pub enum KernelError {
     AddressSpace(&'static str),
     /// Architecture-specific hardware setup failed; the text says what.
     Hardware(&'static str),
+    /// The scheduler refused an operation.
+    Sched(SchedError),
+    /// A user address-space region operation failed.
+    Region(RegionError),
 }
 
 impl fmt::Display for KernelError {
@@ -56,6 +62,8 @@ impl fmt::Display for KernelError {
             KernelError::NotInitialised(what) => write!(f, "{what} used before initialisation"),
             KernelError::AddressSpace(what) => write!(f, "address space: {what}"),
             KernelError::Hardware(what) => write!(f, "hardware: {what}"),
+            KernelError::Sched(e) => write!(f, "scheduler: {}", e.as_str()),
+            KernelError::Region(e) => write!(f, "address space: {}", e.as_str()),
         }
     }
 }
@@ -77,4 +85,6 @@ from_error!(
     RangeError => Ranges,
     SizingError => Tables,
     ClockError => Clock,
+    SchedError => Sched,
+    RegionError => Region,
 );

@@ -3,8 +3,8 @@
 //!
 //! This crate is thin glue: architecture code (`arch/`) brings the machine to a known state
 //! and produces a [`kernel_boot::BootInfo`]; [`boot_sequence::kernel_main`] then runs the
-//! portable sequence (memory, paging, heap, tables, traps, interrupts, timer, modules) built
-//! from `kernel-core`. It only builds for the bare-metal targets; on the host it is an empty
+//! portable sequence (memory, paging, heap, tables, traps, interrupts, timer, modules,
+//! verified loading of user processes) built from `kernel-core` and `kernel-verify`. It only builds for the bare-metal targets; on the host it is an empty
 //! program that says so.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
@@ -28,6 +28,8 @@ mod heap;
 #[cfg(target_os = "none")]
 mod layout;
 #[cfg(target_os = "none")]
+mod loader;
+#[cfg(target_os = "none")]
 mod memory;
 #[cfg(target_os = "none")]
 mod modules;
@@ -35,16 +37,24 @@ mod modules;
 mod monitor;
 #[cfg(target_os = "none")]
 mod panic;
+#[cfg(target_os = "none")]
+mod process;
+#[cfg(target_os = "none")]
+mod sched;
 #[cfg(all(target_os = "none", feature = "selftest"))]
 mod selftest;
 #[cfg(target_os = "none")]
 mod sync;
+#[cfg(target_os = "none")]
+mod syscall;
 #[cfg(target_os = "none")]
 mod tables;
 #[cfg(target_os = "none")]
 mod time;
 #[cfg(target_os = "none")]
 mod trap;
+#[cfg(target_os = "none")]
+mod usercopy;
 
 #[cfg(not(target_os = "none"))]
 fn main() {

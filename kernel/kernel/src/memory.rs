@@ -283,5 +283,117 @@ pub fn build_kernel_space<F: PageTableFormat>(
         mapper.map(VirtAddr(bottom), frames, layout::KERNEL_STACK_SIZE, MapAttrs::KERNEL_DATA, &mut tables)?;
     }
 
+    KERNEL_ROOT.store(mapper.root().as_u64(), core::sync::atomic::Ordering::Relaxed);
     Ok(KernelSpace { root: mapper.root(), table_frames: tables.used })
+}
+
+/// Physical address of the kernel's root table (0 until `build_kernel_space` ran).
+static KERNEL_ROOT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The kernel's root table: the address space of idle threads, and the source of every user
+/// root's kernel half.
+pub fn kernel_root() -> PhysAddr {
+    PhysAddr(KERNEL_ROOT.load(core::sync::atomic::Ordering::Relaxed))
+}
+
+/// A new user root in format `F`: empty, plus the kernel root's entries `shared` (x86_64 and
+/// RISC-V share the kernel half through the root; AArch64's TTBR1 needs nothing).
+pub fn new_user_root<F: PageTableFormat>(
+    alloc: &mut impl TableAllocator,
+    shared: Option<core::ops::Range<usize>>,
+) -> Result<PhysAddr, kernel_core::paging::PagingError> {
+    let memory = DirectMap;
+    let mut mapper = Mapper::<F, DirectMap>::new_root(&memory, alloc)?;
+    if let Some(entries) = shared {
+        mapper.copy_root_entries(kernel_root(), entries);
+    }
+    Ok(mapper.root())
+}
+
+/// Maps one 4 KiB user page in the tree at `root`.
+pub fn user_map<F: PageTableFormat>(
+    root: PhysAddr,
+    va: VirtAddr,
+    pa: PhysAddr,
+    attrs: MapAttrs,
+    alloc: &mut impl TableAllocator,
+) -> Result<(), kernel_core::paging::PagingError> {
+    let memory = DirectMap;
+    Mapper::<F, DirectMap>::new(root, &memory).map_with_max_level(va, pa, PAGE_SIZE, attrs, alloc, 0)
+}
+
+/// Translates `va` in the tree at `root`.
+pub fn user_translate<F: PageTableFormat>(root: PhysAddr, va: VirtAddr) -> Option<kernel_core::paging::Translation> {
+    let memory = DirectMap;
+    Mapper::<F, DirectMap>::new(root, &memory).translate(va)
+}
+
+/// Unmaps one 4 KiB user page in the tree at `root` (the caller flushes the TLB).
+pub fn user_unmap<F: PageTableFormat>(root: PhysAddr, va: VirtAddr) -> Result<(), kernel_core::paging::PagingError> {
+    let memory = DirectMap;
+    Mapper::<F, DirectMap>::new(root, &memory).unmap(va, PAGE_SIZE)
+}
+
+/// Tears down root entries `entries` of the tree at `root`.
+pub fn user_teardown<F: PageTableFormat>(
+    root: PhysAddr,
+    entries: core::ops::Range<usize>,
+    leaf: &mut impl FnMut(PhysAddr, usize),
+    table: &mut impl FnMut(PhysAddr),
+) {
+    let memory = DirectMap;
+    Mapper::<F, DirectMap>::new(root, &memory).teardown(entries, leaf, table);
+}
+
+/// Maps `len` bytes of kernel memory (4 KiB pages) in the kernel root of format `F`.
+pub fn kernel_map<F: PageTableFormat>(
+    va: VirtAddr,
+    pa: PhysAddr,
+    len: u64,
+    attrs: MapAttrs,
+    alloc: &mut impl TableAllocator,
+) -> Result<(), kernel_core::paging::PagingError> {
+    let memory = DirectMap;
+    Mapper::<F, DirectMap>::new(kernel_root(), &memory).map_with_max_level(va, pa, len, attrs, alloc, 0)
+}
+
+/// Unmaps `len` bytes of kernel memory in the kernel root of format `F` (the caller flushes
+/// the TLB).
+pub fn kernel_unmap<F: PageTableFormat>(va: VirtAddr, len: u64) -> Result<(), kernel_core::paging::PagingError> {
+    let memory = DirectMap;
+    Mapper::<F, DirectMap>::new(kernel_root(), &memory).unmap(va, len)
+}
+
+/// Allocates one zeroed frame.
+pub fn allocate_zeroed_frame() -> Result<PhysAddr, KernelError> {
+    let frame = {
+        let mut frames = FRAMES.lock();
+        frames.as_mut().ok_or(KernelError::NotInitialised("frame allocator"))?.allocate_frame()?
+    };
+    // SAFETY: the frame was just allocated, so nothing else uses it, and the direct map maps
+    // all RAM read/write.
+    unsafe { core::ptr::write_bytes(layout::phys_to_virt(frame), 0, PAGE_SIZE as usize) };
+    Ok(frame)
+}
+
+/// Returns one frame to the allocator.
+pub fn free_frame(frame: PhysAddr) -> Result<(), KernelError> {
+    let mut frames = FRAMES.lock();
+    frames.as_mut().ok_or(KernelError::NotInitialised("frame allocator"))?.free(frame, 0)?;
+    Ok(())
+}
+
+/// Page-table frames for user address spaces, taken from (and counted against) the
+/// allocator one at a time, so no lock is held across the mapper's work.
+pub struct UserTableFrames {
+    /// Frames handed out.
+    pub used: u64,
+}
+
+impl TableAllocator for UserTableFrames {
+    fn allocate_table(&mut self) -> Option<PhysAddr> {
+        let frame = allocate_zeroed_frame().ok()?;
+        self.used += 1;
+        Some(frame)
+    }
 }

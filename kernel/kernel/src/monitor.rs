@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 //! The boot monitor: a few serial-console commands until the shell (a user-space service)
-//! exists.
+//! exists: `help`, `uptime`, `mem`, `ps` (processes and threads), `spawn <module>` (start a
+//! verified boot module listed in the manifest, with its own Principal and capabilities) and
+//! `poweroff`.
 //!
 //! The serial receive interrupt moves bytes from the UART into a small ring
 //! ([`on_serial_interrupt`]); the idle loop turns them into lines and runs commands
@@ -99,7 +101,7 @@ pub fn poll() {
     }
 }
 
-const HELP: &str = "commands: help, uptime, mem, poweroff";
+const HELP: &str = "commands: help, uptime, mem, ps, spawn <module>, poweroff";
 
 fn run(line: &str) {
     match line.trim() {
@@ -126,10 +128,33 @@ fn run(line: &str) {
                 heap_total / 1024
             );
         }
+        "ps" => {
+            kprintln!("  pid  parent  state    memory  name");
+            for p in crate::process::list() {
+                let parent = p.parent.map_or(alloc::string::String::from("-"), |pp| alloc::format!("{pp}"));
+                kprintln!("{:>5}  {:>6}  {:<7}  {:>5}K  {}", p.pid, parent, p.state, p.mapped / 1024, p.name);
+            }
+            if let Some(c) = crate::sched::counts() {
+                kprintln!(
+                    "threads: {} ready, {} blocked, {} running, {} exiting",
+                    c.ready,
+                    c.blocked,
+                    c.running,
+                    c.exited
+                );
+            }
+        }
         "poweroff" => {
             kprintln!("Powering off.");
             arch::exit(ExitCode::Success);
         }
+        line if line == "spawn" || line.starts_with("spawn ") => match line.split_whitespace().nth(1) {
+            Some(name) => match crate::loader::spawn(name, None) {
+                Ok(pid) => kprintln!("spawn: {name} started, pid {pid}"),
+                Err(e) => kprintln!("spawn: {name}: {e}"),
+            },
+            None => kprintln!("spawn: which module? ({})", crate::loader::module_names().join(", ")),
+        },
         other => kprintln!("unknown command '{other}' ({HELP})"),
     }
 }

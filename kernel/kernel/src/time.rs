@@ -33,6 +33,7 @@ pub fn boot_timing() -> Option<(u64, u64)> {
 /// Called by the architecture's timer interrupt handler on every tick.
 pub fn on_tick() {
     TICKS.fetch_add(1, Ordering::Relaxed);
+    crate::sched::on_tick();
 }
 
 /// Timer interrupts taken so far.

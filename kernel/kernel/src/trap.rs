@@ -31,6 +31,24 @@ pub struct FaultReport<'a> {
     pub registers: &'a [(&'static str, u64)],
 }
 
+/// A fatal exception in user mode: prints the report with the process's name and ends the
+/// process; the rest of the system keeps running. Never returns.
+pub fn user_fault(kind: cambios_abi::syscall::FaultKind, report: &FaultReport<'_>) -> ! {
+    let (pid, name) = crate::process::current_name().unwrap_or((crate::process::Pid(0), alloc::string::String::new()));
+    crate::console::force_print(format_args!(
+        "{FAULT_TAG} process {name} (pid {pid}) killed: {} (vector {:#x})\n",
+        report.name, report.vector
+    ));
+    crate::console::force_print(format_args!(
+        "{FAULT_TAG}   pc={:#018x} addr={:#018x} sp={:#018x} code={:#x}\n",
+        report.pc,
+        report.addr.map_or(0, |a| a),
+        report.sp,
+        report.code.map_or(0, |c| c)
+    ));
+    crate::process::exit_current(cambios_abi::syscall::ExitStatus::Faulted(kind))
+}
+
 /// Prints the report and stops the machine.
 pub fn kernel_fault(report: &FaultReport<'_>) -> ! {
     arch::disable_interrupts();

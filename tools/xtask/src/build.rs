@@ -55,6 +55,11 @@ pub fn build(opts: &BuildOpts) -> Result<Kernel> {
     if opts.selftest {
         cmd.args(["--features", "selftest"]);
     }
+    // The public half of the signing key in use becomes the kernel's trusted bootstrap key.
+    match crate::services::bootstrap_key_env()? {
+        Some(hex) => cmd.env("CAMBIOS_BOOTSTRAP_PUBKEY", hex),
+        None => cmd.env_remove("CAMBIOS_BOOTSTRAP_PUBKEY"),
+    };
     util::run_checked(&mut cmd, &format!("building the {} kernel", opts.arch.name()))?;
 
     let built = cargo_output(opts);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 //! `cargo xtask check-all`: clippy with warnings denied for every kernel target (with and
-//! without the `selftest` feature) and for the host crates, then `cargo fmt --check`.
+//! without the `selftest` feature), for the host crates and for the user programs on every
+//! user target, then `cargo fmt --check` of both workspaces.
 //! Then the source-file conventions ([`crate::headers`]: SPDX lines and module docs). Every
 //! step runs even if an earlier one failed; the summary names the failures.
 
@@ -16,6 +17,9 @@ pub struct Step {
     pub label: String,
     /// Arguments after `cargo`.
     pub args: Vec<String>,
+    /// Directory (under the workspace root) to run in: `user` for the user workspace, whose
+    /// `.cargo/config.toml` only applies there.
+    pub dir: Option<&'static str>,
 }
 
 /// Every step, in order.
@@ -28,14 +32,29 @@ pub fn steps() -> Vec<Step> {
             steps.push(Step {
                 label: format!("clippy kernel ({target}{note})"),
                 args: words(&format!("clippy -p kernel --target {target}{features} -- -D warnings")),
+                dir: None,
             });
         }
     }
     steps.push(Step {
         label: "clippy host crates (all targets)".to_string(),
         args: words("clippy --workspace --all-targets -- -D warnings"),
+        dir: None,
     });
-    steps.push(Step { label: "rustfmt".to_string(), args: words("fmt --all -- --check") });
+    for arch in Arch::ALL {
+        let target = arch.user_target();
+        steps.push(Step {
+            label: format!("clippy user programs ({target})"),
+            args: words(&format!("clippy --workspace --target {target} -- -D warnings")),
+            dir: Some("user"),
+        });
+    }
+    steps.push(Step {
+        label: "rustfmt (user programs)".to_string(),
+        args: words("fmt --all -- --check"),
+        dir: Some("user"),
+    });
+    steps.push(Step { label: "rustfmt".to_string(), args: words("fmt --all -- --check"), dir: None });
     steps
 }
 
@@ -48,6 +67,11 @@ pub fn command() -> bool {
         status("Checking", &step.label);
         let mut cmd = util::cargo();
         cmd.args(&step.args);
+        if let Some(dir) = step.dir {
+            cmd.current_dir(util::root().join(dir));
+            // The user workspace has its own target directory (as `cargo xtask user` uses).
+            cmd.env("CARGO_TARGET_DIR", util::target_dir().join("user"));
+        }
         let ok = match cmd.status() {
             Ok(s) if s.success() => true,
             Ok(s) => {

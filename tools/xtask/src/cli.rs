@@ -35,8 +35,19 @@ pub struct BuildOpts {
 pub struct InitrdOpts {
     /// Target architecture (selects `build/<arch>/`).
     pub arch: Arch,
-    /// Files added after `boot/modules/`.
+    /// Extra module files (added unchanged, listed in the manifest).
     pub extra_modules: Vec<PathBuf>,
+    /// Build the user programs in release mode.
+    pub release: bool,
+}
+
+/// `cargo xtask user`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserOpts {
+    /// Target architecture.
+    pub arch: Arch,
+    /// Release profile instead of debug.
+    pub release: bool,
 }
 
 /// `cargo xtask run`.
@@ -111,6 +122,8 @@ pub enum Command {
     Build(BuildOpts),
     /// Build the initrd.
     Initrd(InitrdOpts),
+    /// Build the user programs.
+    User(UserOpts),
     /// Build and boot in QEMU.
     Run(RunOpts),
     /// Run tests.
@@ -143,6 +156,8 @@ COMMANDS:
     initrd                Pack boot/modules/* (+ extra files) into build/<arch>/initrd.img
         --arch A
         --extra-modules a,b   Extra files; each entry is named after its file name
+    user                  Build the user programs (user/programs/*) into build/<arch>/user/
+        --arch A  --release
     run                   build + initrd, then boot in QEMU (TCG) with the serial console here
         --arch A  --release  --selftest  --extra-modules a,b
         --smp N               CPUs (default 2)
@@ -168,6 +183,7 @@ OUTPUT:
     build/<arch>/kernel.elf    kernel ELF (x86_64, riscv64 boot it directly; symbols for gdb)
     build/<arch>/kernel.img    aarch64 flat arm64 Image made from the ELF
     build/<arch>/initrd.img    CAMBINIT boot-module archive
+    build/<arch>/user/<name>.elf   user program ELFs (unsigned)
     build/test-logs/<arch>-<test>.log   serial log of every QEMU test
 
 EXAMPLES:
@@ -397,9 +413,15 @@ pub fn parse(args: &[String]) -> Result<Command> {
         "build" => parse_common("build", rest, &["arch", "release", "selftest"])?.map(|c| {
             Command::Build(BuildOpts { arch: c.arch.unwrap_or(default_arch), release: c.release, selftest: c.selftest })
         }),
-        "initrd" => parse_common("initrd", rest, &["arch", "extra-modules"])?.map(|c| {
-            Command::Initrd(InitrdOpts { arch: c.arch.unwrap_or(default_arch), extra_modules: c.extra_modules })
+        "initrd" => parse_common("initrd", rest, &["arch", "release", "extra-modules"])?.map(|c| {
+            Command::Initrd(InitrdOpts {
+                arch: c.arch.unwrap_or(default_arch),
+                extra_modules: c.extra_modules,
+                release: c.release,
+            })
         }),
+        "user" => parse_common("user", rest, &["arch", "release"])?
+            .map(|c| Command::User(UserOpts { arch: c.arch.unwrap_or(default_arch), release: c.release })),
         "run" => parse_common(
             "run",
             rest,
@@ -473,6 +495,20 @@ mod tests {
     }
 
     #[test]
+    fn user_options() {
+        assert_eq!(parse(&args("user")).unwrap(), Command::User(UserOpts { arch: Arch::X86_64, release: false }));
+        assert_eq!(
+            parse(&args("user --arch riscv64 --release")).unwrap(),
+            Command::User(UserOpts { arch: Arch::Riscv64, release: true })
+        );
+        assert_eq!(
+            parse(&args("user aarch64")).unwrap(),
+            Command::User(UserOpts { arch: Arch::Aarch64, release: false })
+        );
+        assert!(err("user --selftest").contains("unknown option '--selftest' for `cargo xtask user`"));
+    }
+
+    #[test]
     fn test_options() {
         let Command::Test(t) = parse(&args("test")).unwrap() else { panic!() };
         assert_eq!(t.suite, Suite::All);
@@ -518,7 +554,7 @@ mod tests {
 
     #[test]
     fn help_mentions_every_command() {
-        for cmd in ["help", "build", "initrd", "run", "test", "check-all", "stats", "doctor", "grub-iso"] {
+        for cmd in ["help", "build", "initrd", "user", "run", "test", "check-all", "stats", "doctor", "grub-iso"] {
             assert!(HELP.contains(&format!("\n    {cmd} ")), "{cmd}");
         }
     }

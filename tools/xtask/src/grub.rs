@@ -77,7 +77,12 @@ pub fn make_iso(kernel_elf: &Path, initrd: Option<&Path>, cmdline: &str, out: &P
 /// `cargo xtask grub-iso`: build the kernel and initrd, then `build/x86_64/cambios.iso`.
 pub fn command(opts: &GrubOpts) -> Result<PathBuf> {
     let kernel = crate::build::build(&opts.build)?;
-    let initrd = crate::initrd::build(Arch::X86_64, &opts.extra_modules)?;
+    let initrd = crate::initrd::build(
+        Arch::X86_64,
+        &crate::boot_services(&opts.extra_modules)?,
+        opts.build.release,
+        "initrd.img",
+    )?;
     let cmdline = crate::qemu::cmdline(Arch::X86_64, &[opts.append.as_deref().unwrap_or("")]);
     let name = if opts.build.selftest { "cambios-selftest.iso" } else { "cambios.iso" };
     let iso = crate::build::arch_dir(Arch::X86_64).join(name);

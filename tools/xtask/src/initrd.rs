@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
-//! `cargo xtask initrd`: packs `boot/modules/*` plus extra files into a CAMBINIT archive
+//! `cargo xtask initrd`: packs the data files of `boot/modules/*`, the signed user programs and
+//! the signed boot manifest ([`crate::services`]) into a CAMBINIT archive
 //! (`cambios_abi::initrd`) at `build/<arch>/initrd.img`.
 
 use std::path::{Path, PathBuf};
@@ -94,18 +95,29 @@ pub fn encode(entries: &[(&str, &[u8])]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Builds `build/<arch>/initrd.img`.
-pub fn build(arch: Arch, extra: &[PathBuf]) -> Result<Initrd> {
-    let files = collect(&modules_dir(), extra)?;
-    let mut contents = Vec::with_capacity(files.len());
+/// Builds `build/<arch>/<file_name>` (normally `initrd.img`): the data files of `boot/modules/`, then every service of
+/// `services` (built, signed and listed in the signed manifest by [`crate::services::compose`]).
+pub fn build(arch: Arch, services: &[crate::services::Service], release: bool, file_name: &str) -> Result<Initrd> {
+    let files = collect(&modules_dir(), &[])?;
+    let mut contents: Vec<(String, Vec<u8>)> = Vec::with_capacity(files.len() + services.len() + 1);
     for (name, path) in &files {
-        contents.push((name.as_str(), util::read_file(path)?));
+        contents.push((name.clone(), util::read_file(path)?));
     }
-    let pairs: Vec<(&str, &[u8])> = contents.iter().map(|(n, d)| (*n, d.as_slice())).collect();
+    let composed = if services.is_empty() { Vec::new() } else { crate::services::compose(arch, services, release)? };
+    for (name, bytes) in composed {
+        if !initrd::valid_name(name.as_bytes()) {
+            bail!("module name '{name}' is not a valid initrd entry name (1 to {} bytes, no '/')", initrd::NAME_LEN);
+        }
+        if contents.iter().any(|(n, _)| *n == name) {
+            bail!("two initrd entries are called '{name}' (a service and a file in boot/modules/)");
+        }
+        contents.push((name, bytes));
+    }
+    let pairs: Vec<(&str, &[u8])> = contents.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
     let archive = encode(&pairs)?;
     // Check what we wrote with the same parser the kernel uses.
     let parsed = initrd::parse(&archive).context("internal error: the new initrd does not parse")?;
-    let path = crate::build::arch_dir(arch).join("initrd.img");
+    let path = crate::build::arch_dir(arch).join(file_name);
     util::write_file(&path, &archive)?;
     let noun = if parsed.len() == 1 { "entry" } else { "entries" };
     status(
@@ -116,7 +128,7 @@ pub fn build(arch: Arch, extra: &[PathBuf]) -> Result<Initrd> {
     for (name, data) in &contents {
         eprintln!("{:12} {name:width$}  {}", "", human_size(data.len() as u64));
     }
-    Ok(Initrd { path, entries: contents.iter().map(|(n, d)| (n.to_string(), d.len())).collect() })
+    Ok(Initrd { path, entries: contents.iter().map(|(n, d)| (n.clone(), d.len())).collect() })
 }
 
 #[cfg(test)]

@@ -46,13 +46,35 @@ pub enum Outcome {
     /// Like `Console`, and the kernel must print nothing between the ready line and the echo
     /// of the first input (it idles silently until asked).
     Quiet(&'static [ConsoleStep]),
+    /// User programs: the lines of a [`UserCheck`]; once they are all there the harness types
+    /// `poweroff` and the kernel must power off with success.
+    User(&'static UserCheck),
 }
+
+/// What a user-space test row must show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserCheck {
+    /// Texts that lines before the ready line must contain (the loader's verdicts).
+    pub boot: &'static [&'static str],
+    /// Texts that lines after the ready line must contain (any order).
+    pub after: &'static [&'static str],
+    /// Texts no line may contain.
+    pub forbidden: &'static [&'static str],
+    /// Two line prefixes whose lines must interleave: a line of each between two of the other
+    /// (two programs that never yield both made progress while the other was running).
+    pub interleave: Option<(&'static str, &'static str)>,
+    /// Processes that are expected to be killed by a fault (`[fault] process <name> (pid`).
+    pub killed: &'static [&'static str],
+}
+
+/// The console step that ends a user test.
+pub const POWEROFF_STEPS: &[ConsoleStep] = &[ConsoleStep { input: "poweroff\n", expect: "Powering off.", delay_ms: 0 }];
 
 impl Outcome {
     /// The exit code the kernel reports at the end.
     pub const fn exit_code(self) -> KernelExit {
         match self {
-            Outcome::Selftest(_) | Outcome::Console(_) | Outcome::Quiet(_) => KernelExit::Success,
+            Outcome::Selftest(_) | Outcome::Console(_) | Outcome::Quiet(_) | Outcome::User(_) => KernelExit::Success,
             Outcome::Fault | Outcome::Panic | Outcome::StackOverflow | Outcome::AnnouncedFault(_) => {
                 KernelExit::Failure
             }
@@ -137,6 +159,19 @@ pub fn is_unexpected_fatal(line: &str, outcome: Outcome) -> bool {
 }
 
 fn fatal_reason(line: &str, outcome: Outcome) -> Option<String> {
+    if let Outcome::User(check) = outcome
+        && line.starts_with(FAULT_TAG)
+    {
+        // User faults are reported and survived; only an unexpected victim or a kernel fault
+        // ends the test.
+        let victim = line.split_once(" process ").and_then(|(_, rest)| rest.split_once(" (pid "));
+        return match victim {
+            Some((name, _)) if check.killed.contains(&name) => None,
+            Some((name, _)) => Some(format!("unexpected user fault in {name}: {line}")),
+            None if line.contains("KERNEL FAULT") => Some(format!("kernel fault: {line}")),
+            None => None,
+        };
+    }
     if line.starts_with(FAULT_TAG)
         && !matches!(outcome, Outcome::Fault | Outcome::StackOverflow | Outcome::AnnouncedFault(_))
     {
@@ -325,6 +360,11 @@ fn outcome(lines: &[String], exp: &Expect, ready_at: Option<usize>) -> Vec<State
             }
         }
         Outcome::Console(steps) => console_replies(lines, ready_at, steps),
+        Outcome::User(check) => {
+            let mut states = user_states(lines, ready_at, check);
+            states.extend(console_replies(lines, ready_at, POWEROFF_STEPS));
+            states
+        }
         Outcome::Quiet(steps) => {
             let mut states = console_replies(lines, ready_at, steps);
             let echo = steps.first().map_or("", |s| s.input.trim_end());
@@ -337,6 +377,62 @@ fn outcome(lines: &[String], exp: &Expect, ready_at: Option<usize>) -> Vec<State
             states
         }
     }
+}
+
+/// The states of a [`UserCheck`] (without the final power-off).
+fn user_states(lines: &[String], ready_at: Option<usize>, check: &UserCheck) -> Vec<State> {
+    let mut states = Vec::new();
+    let before = ready_at.map_or(lines, |r| lines.get(..r).unwrap_or(lines));
+    let after = ready_at.map_or(&[][..], |r| lines.get(r + 1..).unwrap_or(&[]));
+    for want in check.boot {
+        states.push(match (before.iter().any(|l| l.contains(want)), ready_at) {
+            (true, _) => State::Met,
+            (false, Some(_)) => State::Violated(format!("the boot log before the ready line never says `{want}`")),
+            (false, None) => State::Unmet(format!("`{want}` in the boot log")),
+        });
+    }
+    for want in check.after {
+        states.push(match after.iter().any(|l| l.contains(want)) {
+            true => State::Met,
+            false => State::Unmet(format!("`{want}` after the ready line")),
+        });
+    }
+    for bad in check.forbidden {
+        if let Some(line) = lines.iter().find(|l| l.contains(bad)) {
+            states.push(State::Violated(format!("`{bad}` must not appear: {line}")));
+        }
+    }
+    if let Some((a, b)) = check.interleave {
+        states.push(match interleaved(after, a, b) {
+            true => State::Met,
+            false => State::Unmet(format!("lines starting `{a}` and `{b}` interleaved (preemption)")),
+        });
+    }
+    states
+}
+
+/// True when some `b` line falls between two `a` lines and some `a` line between two `b` lines.
+pub fn interleaved(lines: &[String], a: &str, b: &str) -> bool {
+    let kinds: Vec<bool> =
+        lines.iter().filter(|l| l.starts_with(a) || l.starts_with(b)).map(|l| l.starts_with(a)).collect();
+    let sandwiched =
+        |outer: bool| kinds.windows(3).any(|w| matches!(w, [x, y, z] if *x == outer && *y != outer && *z == outer));
+    // A run of the other kind between two lines of `outer`.
+    let between = |outer: bool| {
+        let first = kinds.iter().position(|k| *k == outer);
+        let last = kinds.iter().rposition(|k| *k == outer);
+        match (first, last) {
+            (Some(f), Some(l)) => kinds.get(f..l).is_some_and(|mid| mid.iter().any(|k| *k != outer)),
+            _ => false,
+        }
+    };
+    (sandwiched(true) || between(true)) && (sandwiched(false) || between(false))
+}
+
+/// True once every user expectation of `check` is met (the harness then powers off).
+pub fn user_done(lines: &[String], check: &UserCheck) -> bool {
+    let ready_at = lines.iter().position(|l| l.starts_with(READY_PREFIX));
+    ready_at.is_some() && user_states(lines, ready_at, check).iter().all(|s| matches!(s, State::Met))
 }
 
 /// Each step's reply must follow the previous one's, after the ready line.
@@ -485,6 +581,42 @@ mod tests {
             Verdict::Fail(reason) => reason,
             other => format!("not a failure: {other:?}"),
         }
+    }
+
+    #[test]
+    fn interleaving_is_detected() {
+        let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(interleaved(&l(&["A 1", "B 1", "A 2", "B 2"]), "A", "B"));
+        assert!(!interleaved(&l(&["A 1", "A 2", "B 1", "B 2"]), "A", "B"));
+        assert!(!interleaved(&l(&["A 1", "B 1", "B 2", "A 2"]), "A", "B"), "B never surrounds an A");
+        assert!(interleaved(&l(&["A 1", "B 1", "x", "A 2", "B 2"]), "A", "B"));
+        assert!(!interleaved(&l(&["A 1", "A 2"]), "A", "B"));
+    }
+
+    #[test]
+    fn user_rows_tolerate_expected_faults_only() {
+        const CHECK: UserCheck = UserCheck {
+            boot: &["[loader] x: verified"],
+            after: &["[x] done"],
+            forbidden: &["SURVIVED"],
+            interleave: None,
+            killed: &["bad"],
+        };
+        let o = Outcome::User(&CHECK);
+        assert!(!is_unexpected_fatal("[fault] process bad (pid 2) killed: page fault", o));
+        assert!(!is_unexpected_fatal("[fault]   pc=0x1 addr=0x2 sp=0x3 code=0x4", o));
+        assert!(is_unexpected_fatal("[fault] process good (pid 3) killed: page fault", o));
+        assert!(is_unexpected_fatal("[fault] KERNEL FAULT: page fault", o));
+        let mut log = boot_log("riscv64");
+        log.insert(3, "[loader] x: verified, pid 1".to_string());
+        assert!(!user_done(&log, &CHECK));
+        log.push("[x] done".to_string());
+        assert!(user_done(&log, &CHECK));
+        log.push("[x] SURVIVED".to_string());
+        assert!(!user_done(&log, &CHECK));
+        let mut exp = expect(Arch::Riscv64, o);
+        exp.modules = Modules::Entries(1);
+        assert!(matches!(evaluate(&log, &exp, Exit::Running), Verdict::Fail(_)));
     }
 
     #[test]

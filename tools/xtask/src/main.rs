@@ -4,7 +4,7 @@
 //! `cargo xtask help` lists the commands. Each lives in its own module: [`build`] and
 //! [`image`] (kernel and boot image), [`initrd`], [`qemu`] (command lines and processes),
 //! [`test`] (the QEMU test matrix) with [`logcheck`] (the boot-log checker), [`checkall`],
-//! [`stats`], [`doctor`], [`grub`] and [`bench`].
+//! [`stats`], [`doctor`], [`grub`] and [`bench`]; [`user`] builds the user programs.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 mod bench;
@@ -18,8 +18,10 @@ mod image;
 mod initrd;
 mod logcheck;
 mod qemu;
+mod services;
 mod stats;
 mod test;
+mod user;
 mod util;
 
 use std::io::IsTerminal;
@@ -65,7 +67,19 @@ fn dispatch(command: &Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Initrd(opts) => {
-            initrd::build(opts.arch, &opts.extra_modules)?;
+            initrd::build(opts.arch, &boot_services(&opts.extra_modules)?, opts.release, "initrd.img")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(opts) => {
+            let programs = user::build_user(opts.arch, opts.release)?;
+            for program in &programs {
+                let size = std::fs::metadata(&program.elf).map(|m| m.len()).unwrap_or(0);
+                println!("{:<20} {:>10}  {}", program.name, util::human_size(size), display_path(&program.elf));
+            }
+            status(
+                "Finished",
+                format!("{} user programs in {}", programs.len(), display_path(&user::output_dir(opts.arch))),
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(opts) => run(opts),
@@ -84,6 +98,14 @@ fn dispatch(command: &Command) -> Result<ExitCode> {
     }
 }
 
+/// The default boot services (`boot/services.toml`) plus the `EXTRA_MODULES` files, which go
+/// in unchanged.
+pub fn boot_services(extra: &[std::path::PathBuf]) -> Result<Vec<services::Service>> {
+    let mut all = services::load_default()?;
+    all.extend(services::extra_services(extra)?);
+    Ok(all)
+}
+
 /// `cargo xtask run`: build, pack the initrd, boot QEMU on this terminal (or pipe).
 fn run(opts: &RunOpts) -> Result<ExitCode> {
     let arch = opts.build.arch;
@@ -91,7 +113,11 @@ fn run(opts: &RunOpts) -> Result<ExitCode> {
         bail!("--extra-modules puts files in the initrd, so it cannot be used with --no-initrd");
     }
     let kernel = build::build(&opts.build)?;
-    let initrd = if opts.no_initrd { None } else { Some(initrd::build(arch, &opts.extra_modules)?.path) };
+    let initrd = if opts.no_initrd {
+        None
+    } else {
+        Some(initrd::build(arch, &boot_services(&opts.extra_modules)?, opts.build.release, "initrd.img")?.path)
+    };
     let console = if std::io::stdin().is_terminal() { Console::Terminal } else { Console::Pipe };
     let machine = Machine {
         arch,

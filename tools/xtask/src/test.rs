@@ -17,9 +17,11 @@ use cambios_abi::Arch;
 use cambios_abi::bootlog::{READY_PREFIX, TEST_CMDLINE_KEY};
 
 use crate::cli::{BuildOpts, DEFAULT_MEM_MIB, DEFAULT_SMP, Suite, TestOpts};
-use crate::logcheck::{self, ConsoleStep, Exit, Expect, Modules, Outcome, Verdict};
+use crate::logcheck::{self, ConsoleStep, Exit, Expect, Modules, Outcome, POWEROFF_STEPS, UserCheck, Verdict};
 use crate::qemu::{self, Boot, Console, Machine, Overrides, Session};
+use crate::services::{Service, Variant};
 use crate::util::{self, Color, Context, Result, bail, display_path, paint, status};
+use cambios_abi::cap::Capability;
 
 /// The boot-monitor conversation of the `console` test.
 pub const CONSOLE_STEPS: &[ConsoleStep] = &[
@@ -71,7 +73,125 @@ pub struct QemuTest {
     pub overrides: Overrides,
     /// Text some line before the ready line must contain (proves the variant took effect).
     pub boot_log_contains: Option<&'static str>,
+    /// The boot services of this row's own initrd (`None`: the shared test initrd, whose
+    /// services all start on demand, so nothing runs unless asked).
+    pub services: Option<&'static [TestService]>,
 }
+
+/// How a test service's module bytes are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestBytes {
+    /// Signed with the signing key.
+    Signed,
+    /// No signature trailer.
+    Unsigned,
+    /// Signed, then one byte flipped.
+    FlippedByte,
+    /// Signed by a key the kernel does not trust.
+    ForeignKey,
+    /// The program's unsigned ELF file passed as an `EXTRA_MODULES` file (added unchanged).
+    ExtraFile,
+}
+
+/// One service of a test row's initrd (all start at boot unless `on_demand`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TestService {
+    /// Module name.
+    pub name: &'static str,
+    /// Program under user/programs/.
+    pub program: &'static str,
+    /// Start only through `spawn`.
+    pub on_demand: bool,
+    /// Granted capabilities.
+    pub caps: &'static [Capability],
+    /// How its bytes are made.
+    pub bytes: TestBytes,
+}
+
+const CONSOLE: &[Capability] = &[Capability::ConsoleWrite];
+
+const fn svc(name: &'static str, program: &'static str, caps: &'static [Capability]) -> TestService {
+    TestService { name, program, on_demand: false, caps, bytes: TestBytes::Signed }
+}
+
+/// Two programs that never yield, on one CPU: their output must interleave.
+const PREEMPT: &[TestService] = &[svc("spin-a", "spinner", CONSOLE), svc("spin-b", "spinner", CONSOLE)];
+const PREEMPT_CHECK: UserCheck = UserCheck {
+    boot: &["[loader] spin-a: verified, pid 1", "[loader] spin-b: verified, pid 2"],
+    after: &["[spinner 1] done, fp state intact", "[spinner 2] done, fp state intact"],
+    forbidden: &["FP STATE CORRUPTED"],
+    interleave: Some(("[spinner 1] round", "[spinner 2] round")),
+    killed: &[],
+};
+
+/// Unsigned, tampered, foreign-signed and W+X modules are rejected; the boot goes on.
+const REJECTS: &[TestService] = &[
+    TestService { bytes: TestBytes::Unsigned, ..svc("unsigned", "hello", CONSOLE) },
+    TestService { bytes: TestBytes::FlippedByte, ..svc("tampered", "hello", CONSOLE) },
+    TestService { bytes: TestBytes::ForeignKey, ..svc("foreign-key", "hello", CONSOLE) },
+    TestService { bytes: TestBytes::ExtraFile, ..svc("extra-file", "hello", CONSOLE) },
+    svc("wx", "wx", CONSOLE),
+    svc("hello", "hello", CONSOLE),
+];
+const REJECTS_CHECK: UserCheck = UserCheck {
+    boot: &[
+        "[loader] unsigned: REJECTED: ",
+        "[loader] tampered: REJECTED: ",
+        "[loader] foreign-key: REJECTED: ",
+        "[loader] extra-file: REJECTED: ",
+        "[loader] wx: REJECTED: ",
+        "[loader] hello: verified, pid 1",
+    ],
+    after: &["[hello] heap ok"],
+    forbidden: &["SHOULD NOT RUN"],
+    interleave: None,
+    killed: &[],
+};
+
+/// Programs that read kernel memory, execute their stack and write their read-only data
+/// are killed with a report; a fourth keeps running.
+const FAULTS: &[TestService] = &[
+    svc("fault-kernel-read", "fault-kernel-read", CONSOLE),
+    svc("fault-exec-stack", "fault-exec-stack", CONSOLE),
+    svc("fault-write-rodata", "fault-write-rodata", CONSOLE),
+    svc("survivor", "spinner", CONSOLE),
+];
+const FAULTS_CHECK: UserCheck = UserCheck {
+    boot: &[],
+    after: &[
+        "[fault] process fault-kernel-read (pid 1) killed: ",
+        "[fault] process fault-exec-stack (pid 2) killed: ",
+        "[fault] process fault-write-rodata (pid 3) killed: ",
+        "[spinner 4] done, fp state intact",
+    ],
+    forbidden: &["SURVIVED"],
+    interleave: None,
+    killed: &["fault-kernel-read", "fault-exec-stack", "fault-write-rodata"],
+};
+
+/// 1,000 spawn-and-wait cycles leave the free-frame count where it was.
+const SPAWN: &[TestService] = &[
+    svc("spawner", "spawner", &[Capability::ConsoleWrite, Capability::Spawn]),
+    TestService { on_demand: true, ..svc("child", "child", &[]) },
+];
+const SPAWN_CHECK: UserCheck = UserCheck {
+    boot: &["[loader] child: verified, started on demand"],
+    after: &["[spawner] spawned and reaped 1000 children", "[spawner] frames balanced"],
+    forbidden: &["FRAME LEAK"],
+    interleave: None,
+    killed: &[],
+};
+
+/// Bad syscall arguments get typed errors; a process without capabilities is refused.
+const SYSCALLS: &[TestService] =
+    &[svc("badargs", "badargs", &[Capability::ConsoleWrite, Capability::Spawn]), svc("nocaps", "nocaps", &[])];
+const SYSCALLS_CHECK: UserCheck = UserCheck {
+    boot: &[],
+    after: &["[badargs] all checks passed", "[proc] nocaps (pid 2) exited with code 0"],
+    forbidden: &["FAIL"],
+    interleave: None,
+    killed: &[],
+};
 
 /// The default row every entry starts from.
 const BOOT: QemuTest = QemuTest {
@@ -89,7 +209,11 @@ const BOOT: QemuTest = QemuTest {
     min_timeout_secs: 0,
     overrides: Overrides { machine: None, cpu: None, extra_args: &[] },
     boot_log_contains: None,
+    services: None,
 };
+
+/// The default row of the user-space tests.
+const USER: QemuTest = QemuTest { selftest: None, min_timeout_secs: 120, ..BOOT };
 
 /// The boot-test matrix. Adding a test is adding a row.
 pub const MATRIX: &[QemuTest] = &[
@@ -120,6 +244,18 @@ pub const MATRIX: &[QemuTest] = &[
     QemuTest { name: "log-debug", append: "cambios.log=debug", boot_log_contains: Some("[boot] timing:"), ..BOOT },
     QemuTest { name: "console", selftest: None, outcome: Outcome::Console(CONSOLE_STEPS), ..BOOT },
     QemuTest { name: "idle", selftest: None, outcome: Outcome::Quiet(IDLE_STEPS), ..BOOT },
+    // User space: verified loading, preemption, fault isolation, syscalls, reclamation.
+    QemuTest { name: "user-preempt", services: Some(PREEMPT), outcome: Outcome::User(&PREEMPT_CHECK), ..USER },
+    QemuTest { name: "user-rejects", services: Some(REJECTS), outcome: Outcome::User(&REJECTS_CHECK), ..USER },
+    QemuTest { name: "user-faults", services: Some(FAULTS), outcome: Outcome::User(&FAULTS_CHECK), ..USER },
+    QemuTest { name: "user-spawn", services: Some(SPAWN), outcome: Outcome::User(&SPAWN_CHECK), ..USER },
+    QemuTest {
+        name: "user-syscalls",
+        services: Some(SYSCALLS),
+        append: "cambios.log=debug",
+        outcome: Outcome::User(&SYSCALLS_CHECK),
+        ..USER
+    },
     QemuTest { name: "grub-multiboot2", only: Some(Arch::X86_64), medium: Medium::Grub, min_timeout_secs: 120, ..BOOT },
     // CPUs without 1 GiB pages, SMEP or SMAP, on the Q35 chipset.
     QemuTest {
@@ -326,6 +462,16 @@ pub fn parse_cargo_results(output: &str) -> Tally {
     tally
 }
 
+/// The host's target triple (`rustc -vV`), for the user workspace's host tests.
+fn host_target() -> Result<String> {
+    let out = std::process::Command::new("rustc").arg("-vV").output().context("cannot run rustc -vV")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    match text.lines().find_map(|l| l.strip_prefix("host: ")) {
+        Some(host) => Ok(host.trim().to_string()),
+        None => bail!("rustc -vV did not name the host target"),
+    }
+}
+
 fn host_tests() -> Result<Tally> {
     status("Testing", "host crates (cargo test --workspace --exclude kernel)");
     let started = Instant::now();
@@ -342,6 +488,17 @@ fn host_tests() -> Result<Tally> {
         }
     }
     let exit = child.wait().context("waiting for cargo test")?;
+    // libsys (user space, its own workspace) has host tests too: base58 / did:key.
+    let mut user = util::cargo();
+    user.args(["test", "-p", "libsys", "--target", &host_target()?])
+        .current_dir(util::root().join("user"))
+        .env("CARGO_TARGET_DIR", util::target_dir().join("user"))
+        .stdout(Stdio::piped());
+    let user_out = user.output().context("cannot start cargo test for libsys")?;
+    let user_text = String::from_utf8_lossy(&user_out.stdout).into_owned();
+    print!("{user_text}");
+    output.push_str(&user_text);
+    let exit = if user_out.status.success() { exit } else { user_out.status };
     let mut tally = parse_cargo_results(&output);
     if !exit.success() && tally.failed == 0 {
         // Did not compile, or a test binary crashed before reporting: one failure.
@@ -365,6 +522,25 @@ fn host_tests() -> Result<Tally> {
 }
 
 // ------------------------------------------------------------------------------ QEMU tests
+
+/// The services of a test row, as the initrd builder takes them.
+fn row_services(arch: Arch, services: &[TestService]) -> Vec<Service> {
+    services
+        .iter()
+        .map(|t| {
+            let caps = t.caps;
+            let service = Service::boot(t.name, t.program, caps);
+            let service = if t.on_demand { service.on_demand() } else { service };
+            service.variant(match t.bytes {
+                TestBytes::Signed => Variant::Signed,
+                TestBytes::Unsigned => Variant::Unsigned,
+                TestBytes::FlippedByte => Variant::FlippedByte,
+                TestBytes::ForeignKey => Variant::ForeignKey,
+                TestBytes::ExtraFile => Variant::File(crate::user::output_dir(arch).join(format!("{}.elf", t.program))),
+            })
+        })
+        .collect()
+}
 
 /// The rows of [`MATRIX`] that run on `arch` and match the filter.
 pub fn selected(arch: Arch, filter: Option<&str>) -> Vec<&'static QemuTest> {
@@ -400,7 +576,9 @@ fn failed_label() -> String {
 
 fn prepare(arch: Arch, tests: &[&QemuTest]) -> Result<Prepared> {
     let kernel = crate::build::build(&BuildOpts { arch, release: false, selftest: true })?;
-    let initrd = crate::initrd::build(arch, &[])?;
+    // The shared test initrd: the default services, none started at boot.
+    let services: Vec<Service> = crate::boot_services(&[])?.into_iter().map(Service::on_demand).collect();
+    let initrd = crate::initrd::build(arch, &services, false, "initrd-test.img")?;
     let corrupt_initrd = crate::build::arch_dir(arch).join("initrd-corrupt.img");
     util::write_file(&corrupt_initrd, &noise(4096, 0x5eed_c0de ^ arch as u64))?;
     let grub = tests.iter().any(|t| t.medium == Medium::Grub).then(|| {
@@ -445,7 +623,27 @@ fn qemu_tests(arch: Arch, opts: &TestOpts) -> Result<Tally> {
     util::create_dir(&logs)?;
     for test in tests {
         let id = format!("{}/{}", arch.name(), test.name);
-        let machine = match machine_for(arch, test, &prepared) {
+        // A row with its own services gets its own initrd.
+        let own_initrd = match test.services {
+            Some(services) => {
+                match crate::initrd::build(
+                    arch,
+                    &row_services(arch, services),
+                    false,
+                    &format!("initrd-{}.img", test.name),
+                ) {
+                    Ok(i) => Some(i),
+                    Err(e) => {
+                        println!("test {id} ... {} (cannot build its initrd: {e})", failed_label());
+                        tally.failed += 1;
+                        continue;
+                    }
+                }
+            }
+            None => None,
+        };
+        let initrd = own_initrd.as_ref().unwrap_or(&prepared.initrd);
+        let machine = match machine_for(arch, test, &prepared, initrd) {
             Ok(m) => m,
             Err(GrubProblem::Missing(why)) => {
                 println!("test {id} ... {} ({why})", paint("skipped", Color::Yellow, false));
@@ -460,7 +658,7 @@ fn qemu_tests(arch: Arch, opts: &TestOpts) -> Result<Tally> {
         };
         let timeout = Duration::from_secs(opts.timeout_secs.max(test.min_timeout_secs));
         let log_path = logs.join(format!("{}-{}.log", arch.name(), test.name));
-        let result = run_one(&machine, &expect_for(arch, test, prepared.initrd.entries.len()), timeout);
+        let result = run_one(&machine, &expect_for(arch, test, initrd.entries.len()), timeout);
         save_log(&log_path, &result)?;
         match &result.verdict {
             Verdict::Pass => {
@@ -478,7 +676,12 @@ fn qemu_tests(arch: Arch, opts: &TestOpts) -> Result<Tally> {
     Ok(tally)
 }
 
-fn machine_for(arch: Arch, test: &QemuTest, prepared: &Prepared) -> std::result::Result<Machine, GrubProblem> {
+fn machine_for(
+    arch: Arch,
+    test: &QemuTest,
+    prepared: &Prepared,
+    initrd: &crate::initrd::Initrd,
+) -> std::result::Result<Machine, GrubProblem> {
     let boot = match test.medium {
         Medium::Grub => match &prepared.grub {
             Some(Ok(iso)) => Boot::Cdrom(iso.clone()),
@@ -493,7 +696,7 @@ fn machine_for(arch: Arch, test: &QemuTest, prepared: &Prepared) -> std::result:
                 initrd: if test.corrupt_initrd {
                     Some(prepared.corrupt_initrd.clone())
                 } else {
-                    test.initrd.then(|| prepared.initrd.path.clone())
+                    test.initrd.then(|| initrd.path.clone())
                 },
                 cmdline: qemu::cmdline(arch, &[key.as_deref().unwrap_or(""), test.append]),
             }
@@ -569,7 +772,13 @@ fn run_one(machine: &Machine, exp: &Expect, timeout: Duration) -> RunResult {
     let deadline = started + timeout;
     let steps: &[ConsoleStep] = match exp.outcome {
         Outcome::Console(steps) | Outcome::Quiet(steps) => steps,
+        Outcome::User(_) => POWEROFF_STEPS,
         _ => &[],
+    };
+    // User rows type their first input once the user checks are met, not at the ready line.
+    let user_check = match exp.outcome {
+        Outcome::User(check) => Some(check),
+        _ => None,
     };
     // A step waiting for its delay: (when to type it, which step).
     let mut pending: Option<(Instant, &ConsoleStep)> = None;
@@ -605,7 +814,15 @@ fn run_one(machine: &Machine, exp: &Expect, timeout: Duration) -> RunResult {
                 }
                 // Type the next console line after the ready line, then after each reply.
                 let answered = next_step > 0 && steps.get(next_step - 1).is_some_and(|s| line.contains(s.expect));
-                if ((is_ready && next_step == 0) || answered)
+                let start = match user_check {
+                    None => is_ready,
+                    Some(check) => {
+                        let mut with_line = lines.clone();
+                        with_line.push(line.clone());
+                        logcheck::user_done(&with_line, check)
+                    }
+                };
+                if ((start && next_step == 0) || answered)
                     && let Some(step) = steps.get(next_step)
                 {
                     if step.delay_ms > 0 {
@@ -727,7 +944,7 @@ test something_named_test_result ... ok
         assert_eq!(selected(Arch::Riscv64, None).len(), for_arch(Arch::Riscv64));
         assert!(for_arch(Arch::Riscv64) < MATRIX.len());
         let picked: Vec<&str> = selected(Arch::Riscv64, Some("fault")).iter().map(|t| t.name).collect();
-        assert_eq!(picked, ["fault"]);
+        assert_eq!(picked, ["fault", "user-faults"]);
         assert!(selected(Arch::Aarch64, Some("riscv64/")).is_empty());
         assert_eq!(selected(Arch::Aarch64, Some("aarch64/")).len(), for_arch(Arch::Aarch64));
     }

@@ -11,8 +11,12 @@
 //! 2. at EL2, drops to EL1 (AArch64 EL1, no stage 2, EL1 may use the physical timer and the
 //!    GICv3 system registers, no FP traps);
 //! 3. leaves FP/SIMD trapping at EL1 (`CPACR_EL1.FPEN = 0`: the kernel is built for the
-//!    soft-float target, so any FP/SIMD instruction in it is a bug and faults), sets a known
-//!    `SCTLR_EL1`;
+//!    soft-float target, so any FP/SIMD instruction in it during the boot is a bug and
+//!    faults) until `user::init_user_mode` sets `FPEN = 0b11` for user threads (the
+//!    architecture has no setting that traps EL1 but not EL0, so from then on the soft-float
+//!    target alone keeps FP/SIMD out of the kernel, apart from the per-thread save and
+//!    restore), sets a known `SCTLR_EL1` (EL0 cache maintenance, `DC ZVA`, `CTR_EL0`,
+//!    `WFI`/`WFE` and `DAIF` accesses trap);
 //! 4. builds the early tables in `.boot` (see `paging.rs`): TTBR0 identity and TTBR1 direct map
 //!    share one level-1 table of 512 1 GiB blocks, and TTBR1's top level-1 table maps the
 //!    1 GiB block holding the image at `phys + KERNEL_OFFSET`;

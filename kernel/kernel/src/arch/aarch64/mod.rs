@@ -7,10 +7,11 @@
 //! | `entry.rs` | Image header, `_start` (MMU off, EL2 → EL1), early tables, jump to the upper half, BootInfo from the DTB |
 //! | `uart.rs` | PL011 console |
 //! | `paging.rs` | address-space constants and the final kernel address space (TTBR1, 4 KiB granule, 48-bit) |
-//! | `trap.rs` | VBAR_EL1 vector table, register frame, exception reports, stack-overflow detection |
+//! | `trap.rs` | VBAR_EL1 vector table, register frame, the one return path (`eret`), exception reports, stack-overflow detection, syscall and fault dispatch for EL0 |
 //! | `gic.rs` | GICv3 distributor, redistributor and CPU interface; interrupt dispatch |
 //! | `timer.rs` | periodic tick from the EL1 physical generic timer |
 //! | `cpu.rs` | interrupt masking (DAIF), idle, stack switching, system-register helpers |
+//! | `user.rs` | EL0: context switch, thread start, FP/SIMD state (CPACR_EL1.FPEN), kernel stack for EL0 entries, user address spaces (TTBR0, EPD0, TLB) |
 //! | `machine.rs` | PSCI power-off, halt, the fault self-test's load |
 
 mod cpu;
@@ -21,6 +22,7 @@ mod paging;
 mod timer;
 mod trap;
 mod uart;
+mod user;
 
 pub use cpu::{
     IrqState, disable_interrupts, enable_interrupts, irq_restore, irq_save, switch_stack, wait_for_interrupt,
@@ -33,6 +35,10 @@ pub use paging::{EARLY_MAP_LIMIT, KERNEL_OFFSET, hhdm_base, init_paging};
 pub use timer::{counter, init_timer};
 pub use trap::init_traps;
 pub use uart::{console_init, console_read_byte, console_write};
+pub use user::{
+    Context, FpState, activate_root, fp_restore, fp_save, init_thread_stack, init_user_mode, kernel_map, kernel_unmap,
+    new_user_root, set_kernel_stack, switch_context, sync_code, user_map, user_teardown, user_translate, user_unmap,
+};
 
 /// Exception stacks in guarded slots (`layout::exception_stack`): the emergency stack.
 pub const EXCEPTION_STACKS: u64 = 1;

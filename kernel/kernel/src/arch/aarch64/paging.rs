@@ -3,7 +3,7 @@
 //!
 //! | region | address | translated by |
 //! |---|---|---|
-//! | lower half (user space; empty) | `0x0000_0000_0000_0000`... | TTBR0_EL1, walks disabled (`TCR_EL1.EPD0`) after [`init_paging`] |
+//! | lower half (user space) | `0x0000_0000_0000_0000`... | TTBR0_EL1: the running process's tree (`user.rs`); walks disabled (`TCR_EL1.EPD0`) after [`init_paging`] and whenever no process runs |
 //! | direct map of physical memory | `0xffff_0000_0000_0000` + phys | TTBR1_EL1 |
 //! | kernel stacks (guarded) | `0xffff_ffff_0000_0000` | TTBR1_EL1 |
 //! | kernel image | `0xffff_ffff_8020_0000` = physical `0x4020_0000` + [`KERNEL_OFFSET`] | TTBR1_EL1 |
@@ -38,7 +38,7 @@ pub const EARLY_MAP_LIMIT: u64 = 512 << 30;
 const HHDM_BASE: u64 = 0xffff_0000_0000_0000;
 
 /// TCR_EL1.EPD0: no translation-table walks for TTBR0 (lower-half accesses fault).
-const TCR_EPD0: u64 = 1 << 7;
+pub(super) const TCR_EPD0: u64 = 1 << 7;
 /// TCR_EL1.EPD1: no translation-table walks for TTBR1.
 const TCR_EPD1: u64 = 1 << 23;
 /// SCTLR_EL1.WXN: writable memory is never executable (enforced by the MMU on top of W^X).
@@ -74,7 +74,8 @@ pub const fn hhdm_base() -> u64 {
     HHDM_BASE
 }
 
-fn read_tcr() -> u64 {
+/// TCR_EL1.
+pub(super) fn read_tcr() -> u64 {
     let v: u64;
     // SAFETY: reading TCR_EL1 has no side effects.
     unsafe { core::arch::asm!("mrs {0}, tcr_el1", out(reg) v, options(nomem, nostack, preserves_flags)) };

@@ -1,23 +1,37 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
-//! Exceptions: the `VBAR_EL1` vector table, the saved register frame, fault reports and
-//! interrupt dispatch.
+//! Exceptions: the `VBAR_EL1` vector table, the saved register frame, fault reports,
+//! interrupt dispatch and the entries from user mode (EL0).
 //!
 //! The table has the architecture's 16 entries of 128 bytes (current EL with SP_EL0, current
 //! EL with SP_ELx, lower EL AArch64, lower EL AArch32; each sync, IRQ, FIQ, SError). Every
 //! entry saves x0-x30, the interrupted SP, `ELR_EL1`, `SPSR_EL1`, `ESR_EL1` and `FAR_EL1` in a
-//! [`TrapFrame`] on the current stack and calls [`aarch64_trap_handler`] with the entry number.
-//! IRQs go to the GIC and return; everything else in the kernel is a bug and ends in a
-//! [`FaultReport`].
+//! [`TrapFrame`] on the current stack and calls [`aarch64_trap_handler`] with the entry number;
+//! everything goes back through one path, `aarch64_trap_return` (which also starts new user
+//! threads, see `user.rs`), ending in `eret`.
 //!
-//! Kernel stack overflow: the kernel runs on SP_EL1. Before an entry stores anything it checks
-//! whether the frame would land in the guard region of a kernel stack slot (the slots are
-//! 128 KiB apart inside a 512 MiB area; the lower 64 KiB of each slot is never mapped, see
+//! * **From the kernel** (entries 0-7): IRQs go to the GIC, then to the scheduler's preemption
+//!   point, and return; everything else is a bug and ends in a [`FaultReport`] and
+//!   [`kernel_fault`]. The interrupted SP is SP_EL1 above the frame.
+//! * **From EL0** (entries 8-11): the CPU switches to SP_EL1, which holds the top of the
+//!   running thread's kernel stack (`user.rs`), so the frame lands at the top of that stack.
+//!   The interrupted SP is the user's `SP_EL0`; the return path reloads `SP_EL0` from the frame
+//!   whenever it returns to EL0 (the frame may belong to another thread than the one that
+//!   entered last). `SVC` (`ESR_EL1.EC` 0x15) is a syscall: number in x8, arguments in x0-x5,
+//!   result in x0 (`crate::syscall::dispatch`), with IRQs masked throughout. IRQs are handled
+//!   as in the kernel. Any other synchronous exception ends the process through
+//!   `crate::trap::user_fault`; an SError is fatal. AArch32 EL0 (entries 12-15) is never
+//!   entered (no thread starts in AArch32 state), so those entries are fatal too.
+//!
+//! Kernel stack overflow: the kernel runs on SP_EL1. Before a kernel entry stores anything it
+//! checks whether the frame would land in the guard region of a kernel stack slot (the slots
+//! are 128 KiB apart inside a 512 MiB area; the lower 64 KiB of each slot is never mapped, see
 //! `layout.rs`). That check needs only x0, parked in `TPIDR_EL1`: the area test is an
 //! arithmetic shift of SP compared with a small constant, the guard test is bit 16 of SP. On
 //! overflow the entry moves to a dedicated emergency stack (exception stack slot 0, with its own
-//! guard region), parking the kind in
-//! `TPIDRRO_EL0` and the interrupted SP in `SP_EL0` on the way (both unused by the kernel
-//! today; this path never returns), so the report is printed instead of faulting forever.
+//! guard region), parking the kind in `TPIDRRO_EL0` and the interrupted SP in `SP_EL0` on the
+//! way. Both are EL0 state (the user's read-only thread pointer, zero today, and the user stack
+//! pointer); this path never returns to any thread, so clobbering them is harmless. Entries
+//! from EL0 need no check: they start at the top of the thread's kernel stack.
 //! `TPIDR_EL1` is therefore a scratch register of the vector entries: per-CPU data (the SMP
 //! issue) must live elsewhere, or the entries must keep x0 somewhere else. The emergency stack
 //! is a single one for the boot CPU; SMP needs one per CPU.
@@ -31,13 +45,15 @@ use crate::arch::TrapReport;
 use crate::error::KernelError;
 use crate::layout::{KERNEL_STACK_SIZE, KERNEL_STACK_SLOT, KERNEL_STACK_SLOTS, KERNEL_STACKS_BASE};
 use crate::trap::{FaultReport, kernel_fault};
+use cambios_abi::syscall::FaultKind;
 
-/// The saved state of the interrupted code.
+/// The saved state of the interrupted code. A new user thread starts from one
+/// ([`TrapFrame::user_entry`]).
 #[repr(C)]
 pub struct TrapFrame {
     /// x0-x30 (x29 is the frame pointer, x30 the link register).
     x: [u64; 31],
-    /// The interrupted stack pointer.
+    /// The interrupted stack pointer (`SP_EL0` for entries from EL0).
     sp: u64,
     /// `ELR_EL1`: where the exception was taken.
     elr: u64,
@@ -47,6 +63,13 @@ pub struct TrapFrame {
     esr: u64,
     /// `FAR_EL1`: the faulting address (aborts, alignment faults, watchpoints).
     far: u64,
+}
+
+impl TrapFrame {
+    /// The frame a new user thread leaves the kernel with: every general register zero.
+    pub(super) const fn user_entry(pc: u64, sp: u64, spsr: u64) -> TrapFrame {
+        TrapFrame { x: [0; 31], sp, elr: pc, spsr, esr: 0, far: 0 }
+    }
 }
 
 const FRAME_SIZE: u64 = core::mem::size_of::<TrapFrame>() as u64;
@@ -91,6 +114,17 @@ core::arch::global_asm!(
     b aarch64_trap_overflow
     .endm
 
+    /* Entries from EL0: SP is SP_EL1 = the top of the thread's kernel stack. */
+    .macro aarch64_ventry_user kind
+    .balign 0x80
+    sub sp, sp, #{frame}
+    stp x0, x1, [sp]
+    mrs x0, sp_el0
+    str x0, [sp, #{sp_off}]
+    mov x1, #\kind
+    b aarch64_trap_save
+    .endm
+
     .section .text, "ax"
     .balign 2048
     .global aarch64_vectors
@@ -103,14 +137,14 @@ aarch64_vectors:
     aarch64_ventry 5
     aarch64_ventry 6
     aarch64_ventry 7
-    aarch64_ventry 8
-    aarch64_ventry 9
-    aarch64_ventry 10
-    aarch64_ventry 11
-    aarch64_ventry 12
-    aarch64_ventry 13
-    aarch64_ventry 14
-    aarch64_ventry 15
+    aarch64_ventry_user 8
+    aarch64_ventry_user 9
+    aarch64_ventry_user 10
+    aarch64_ventry_user 11
+    aarch64_ventry_user 12
+    aarch64_ventry_user 13
+    aarch64_ventry_user 14
+    aarch64_ventry_user 15
 
     /* x0 = entry number, TPIDR_EL1 = interrupted x0, SP = interrupted SP - frame (guard). */
 aarch64_trap_overflow:
@@ -153,10 +187,18 @@ aarch64_trap_save:
     stp x2, x3, [sp, #{esr_off}]
     mov x0, sp
     bl {handler}
+    /* SP points at a frame: return to the code it describes. */
+    .global aarch64_trap_return
+aarch64_trap_return:
     ldp x2, x3, [sp, #{elr_off}]
     msr elr_el1, x2
     msr spsr_el1, x3
-    ldp x0, x1, [sp]
+    /* Back to EL0 (SPSR.M[3:0] = 0): reload the user stack pointer. */
+    tst x3, #0xf
+    b.ne 3f
+    ldr x2, [sp, #{sp_off}]
+    msr sp_el0, x2
+3:  ldp x0, x1, [sp]
     ldp x2, x3, [sp, #16]
     ldp x4, x5, [sp, #32]
     ldp x6, x7, [sp, #48]
@@ -328,31 +370,75 @@ const REGISTER_NAMES: [&str; 31] = [
     "x18", "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27", "x28", "fp", "lr",
 ];
 
+/// `ESR_EL1.EC` of an `SVC` instruction executed in AArch64 state.
+const EC_SVC64: u64 = 0x15;
+
 /// Called by the vector entries with the saved frame and the entry number (0-15, plus
 /// [`OVERFLOW`] when the trap arrived on the emergency stack).
 extern "C" fn aarch64_trap_handler(frame: &mut TrapFrame, entry: u64) {
     let overflow = entry & OVERFLOW != 0;
     let source = (entry >> 2) & 3;
     let kind = entry & 3;
-    // Current EL (SP_EL0 or SP_ELx): interrupts are handled and return.
-    if !overflow && source <= 1 {
-        match kind {
-            1 => {
-                super::gic::on_interrupt();
-                return;
-            }
-            2 => {
-                // FIQs stay masked; count one that arrives anyway.
-                super::gic::count_unexpected();
-                return;
-            }
-            _ => {}
-        }
+    if overflow {
+        fatal(frame, entry, overflow, source, kind, None)
     }
-    fatal(frame, entry, overflow, source, kind)
+    if source == 2 && (frame as *const TrapFrame as u64).wrapping_add(FRAME_SIZE) != super::user::kernel_stack_top() {
+        fatal(frame, entry, overflow, source, kind, Some("entry from EL0 not at the top of the thread's kernel stack"))
+    }
+    // Current EL (SP_EL0 or SP_ELx) or EL0 in AArch64 state.
+    match (source, kind) {
+        (0..=2, 1) => {
+            super::gic::on_interrupt();
+            // Every interrupt is completed: the next one can arrive after a switch.
+            crate::sched::preempt_point();
+        }
+        (0..=2, 2) => {
+            // FIQs stay masked; count one that arrives anyway.
+            super::gic::count_unexpected();
+        }
+        (2, 0) => lower_el_sync(frame),
+        _ => fatal(frame, entry, overflow, source, kind, None),
+    }
 }
 
-fn fatal(frame: &TrapFrame, entry: u64, overflow: bool, source: u64, kind: u64) -> ! {
+/// A synchronous exception from EL0: a syscall, or a fault that ends the process.
+fn lower_el_sync(frame: &mut TrapFrame) {
+    let ec = (frame.esr >> 26) & 0x3f;
+    if ec == EC_SVC64 {
+        let [a0, a1, a2, a3, a4, a5, _, _, number, ..] = frame.x;
+        let result = crate::syscall::dispatch(number, [a0, a1, a2, a3, a4, a5]);
+        if let Some(x0) = frame.x.first_mut() {
+            *x0 = result;
+        }
+        return;
+    }
+    let kind = match ec {
+        // Data abort with an alignment fault status.
+        0x24 if frame.esr & 0x3f == 0x21 => FaultKind::Alignment,
+        0x20 | 0x24 => FaultKind::PageFault,
+        0x22 | 0x26 => FaultKind::Alignment,
+        // Undefined, illegal-state, trapped system-register/instruction (WFI/WFE, cache
+        // maintenance, CTR_EL0, DAIF) and SVE accesses.
+        0x00 | 0x01 | 0x0e | 0x18 | 0x19 => FaultKind::IllegalInstruction,
+        0x2c => FaultKind::Arithmetic,
+        0x30 | 0x3c => FaultKind::Breakpoint,
+        _ => FaultKind::Other,
+    };
+    crate::trap::user_fault(
+        kind,
+        &FaultReport {
+            vector: ec,
+            name: sync_name(frame.esr),
+            addr: far_valid(frame.esr).then_some(frame.far),
+            code: Some(frame.esr),
+            pc: frame.elr,
+            sp: frame.sp,
+            registers: &[],
+        },
+    )
+}
+
+fn fatal(frame: &TrapFrame, entry: u64, overflow: bool, source: u64, kind: u64, why: Option<&'static str>) -> ! {
     if FATAL_DEPTH.fetch_add(1, Ordering::Relaxed) > 0 {
         // A fault while reporting a fault: say so without formatting, then stop.
         super::uart::console_write(b"\r\n[fault] fault inside the fault report; stopping\r\n");
@@ -361,10 +447,11 @@ fn fatal(frame: &TrapFrame, entry: u64, overflow: bool, source: u64, kind: u64) 
     let (vector, name) = match (source, kind) {
         (0 | 1, 0) => ((frame.esr >> 26) & 0x3f, sync_name(frame.esr)),
         (_, 3) => ((frame.esr >> 26) & 0x3f, "SError interrupt"),
-        (2 | 3, 0) => ((frame.esr >> 26) & 0x3f, "synchronous exception from a lower EL (no user space yet)"),
-        (2 | 3, _) => (entry & 0xf, "interrupt from a lower EL (no user space yet)"),
-        _ => (entry & 0xf, "interrupt"),
+        (3, 0) => ((frame.esr >> 26) & 0x3f, "synchronous exception from AArch32 EL0 (never entered)"),
+        (3, _) => (entry & 0xf, "interrupt from AArch32 EL0 (never entered)"),
+        _ => (entry & 0xf, "exception"),
     };
+    let name = why.unwrap_or(name);
     let name = if overflow { "kernel stack overflow: exception taken with SP in a stack guard region" } else { name };
     let mut registers = [("", 0u64); 32];
     for (slot, (name, value)) in registers.iter_mut().zip(REGISTER_NAMES.iter().zip(frame.x.iter())) {

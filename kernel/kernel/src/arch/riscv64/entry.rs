@@ -144,7 +144,9 @@ riscv64_high_entry:
     sd zero, 0(t0)
     addi t0, t0, 8
     j 1b
-2:  lla t0, riscv64_trap_entry
+2:  /* sscratch is zero while in S-mode (the trap entry tells U-mode traps by it). */
+    csrw sscratch, zero
+    lla t0, riscv64_trap_entry
     csrw stvec, t0
     li ra, 0
     li fp, 0

@@ -8,10 +8,11 @@
 //! | `sbi.rs` | SBI calls: timer, system reset, extension probing |
 //! | `uart.rs` | NS16550A console |
 //! | `paging.rs` | the final kernel address space (Sv48, or Sv39 when the hart lacks Sv48) |
-//! | `trap.rs` | `stvec` entry, register frame, exception reports, interrupt dispatch |
+//! | `trap.rs` | `stvec` entry (S- and U-mode, `sscratch` stack swap), register frame, exception reports, syscalls, user faults, interrupt dispatch and preemption |
 //! | `plic.rs` | platform-level interrupt controller |
 //! | `timer.rs` | periodic tick from SBI set_timer on the `time` CSR |
 //! | `cpu.rs` | interrupt masking, idle, stacks, power-off |
+//! | `user.rs` | context switch, new-thread stacks, kernel stack for U-mode traps, FP state, user address spaces (Sv48/Sv39), run-time kernel mappings |
 
 mod cpu;
 mod entry;
@@ -21,6 +22,7 @@ mod sbi;
 mod timer;
 mod trap;
 mod uart;
+mod user;
 
 pub use cpu::{
     IrqState, disable_interrupts, enable_interrupts, exit, halt, irq_restore, irq_save, switch_stack,
@@ -33,6 +35,10 @@ pub use plic::init_interrupts;
 pub use timer::{counter, init_timer};
 pub use trap::{init_traps, unexpected_interrupts};
 pub use uart::{console_init, console_read_byte, console_write};
+pub use user::{
+    Context, FpState, activate_root, fp_restore, fp_save, init_thread_stack, init_user_mode, kernel_map, kernel_unmap,
+    new_user_root, set_kernel_stack, switch_context, sync_code, user_map, user_teardown, user_translate, user_unmap,
+};
 
 /// Exception stacks in guarded slots (`layout::exception_stack`): the emergency stack.
 pub const EXCEPTION_STACKS: u64 = 1;

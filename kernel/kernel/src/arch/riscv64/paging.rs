@@ -7,8 +7,9 @@
 //! | kernel stacks (guarded) | `0xffff_ffff_0000_0000` | same |
 //! | kernel image | `0xffff_ffff_8020_0000` = physical `0x8020_0000` + `KERNEL_OFFSET` | same |
 //!
-//! The supervisor may not touch user pages while `sstatus.SUM` is clear, which it always is
-//! outside the checked user-copy routines (the user-space issue adds them).
+//! The supervisor may not touch user pages while `sstatus.SUM` is clear, which it always is:
+//! user memory is copied through the direct map (`crate::usercopy`). User roots share the
+//! kernel half by copying root entries 256..512 (`user.rs`).
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -46,7 +47,8 @@ pub fn set_mode(mode: PagingMode) {
     MODE.store(mode as u8, Ordering::Relaxed);
 }
 
-fn mode() -> PagingMode {
+/// The mode `_start` enabled (user address spaces use the same format).
+pub(super) fn mode() -> PagingMode {
     if MODE.load(Ordering::Relaxed) == PagingMode::Sv39 as u8 { PagingMode::Sv39 } else { PagingMode::Sv48 }
 }
 

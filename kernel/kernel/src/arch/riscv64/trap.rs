@@ -1,14 +1,28 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
-//! Traps: the `stvec` entry, the saved register frame, exception reports and interrupt
-//! dispatch.
+//! Traps: the `stvec` entry, the saved register frame, exception reports, syscalls and
+//! interrupt dispatch, for traps from both S-mode and U-mode.
 //!
-//! `riscv64_trap_entry` saves every register in a [`TrapFrame`] on the current kernel stack
-//! and calls [`riscv64_trap_handler`]. Before it pushes anything it checks whether the frame
-//! would land in the guard region below a kernel stack (see `layout::is_stack_guard`); if so
-//! it switches to a dedicated emergency stack (exception stack slot 0, itself guarded), so a
-//! kernel stack overflow produces a fault
-//! report instead of an endless cascade of faults. `t0` is parked in `sscratch` and `t1` in a
-//! scratch word while the check runs.
+//! `sscratch` says where a trap came from: it holds the running thread's kernel stack top
+//! while the hart is in U-mode and zero while it is in S-mode. `riscv64_trap_entry` swaps it
+//! with `sp` first. Non-zero means a trap from U-mode: `sp` is now the thread's (empty) kernel
+//! stack and `sscratch` the user stack pointer. Zero means a trap from S-mode: the entry takes
+//! its stack pointer back and, before it pushes anything, checks whether the frame would land
+//! in the guard region below a kernel stack (see `layout::is_stack_guard`); if so it switches
+//! to a dedicated emergency stack (exception stack slot 0, itself guarded), so a kernel stack
+//! overflow produces a fault report instead of an endless cascade of faults. `t0` is parked in
+//! `sscratch` and `t1` in a scratch word while the check runs.
+//!
+//! Both origins then save every register in a [`TrapFrame`], set `sscratch` back to zero,
+//! switch the FP unit off (`sstatus.FS = Off`: the kernel is soft-float, docs/adr/0005; the
+//! frame keeps the user's FS) and call [`riscv64_trap_handler`]. There is one way back,
+//! `riscv64_trap_return`, also used by new threads: it reloads `sepc` and `sstatus` from the
+//! frame, and when the frame returns to U-mode (`sstatus.SPP = 0`) loads `sscratch` with the
+//! kernel stack top recorded by `set_kernel_stack`, then restores the registers and `sret`s.
+//!
+//! From U-mode, `ecall` (scause 8) is a syscall: number in `a7`, arguments in `a0`-`a5`,
+//! result in `a0`, `sepc` advanced past the `ecall`; it runs with interrupts masked. Any other
+//! exception from U-mode ends the process (`crate::trap::user_fault`). The timer and external
+//! interrupt handlers end with `crate::sched::preempt_point`, whichever mode was interrupted.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,6 +30,7 @@ use crate::arch::TrapReport;
 use crate::error::KernelError;
 use crate::layout::{KERNEL_STACK_SIZE, KERNEL_STACK_SLOT, KERNEL_STACK_SLOTS, KERNEL_STACKS_BASE};
 use crate::trap::{FaultReport, kernel_fault};
+use cambios_abi::syscall::FaultKind;
 
 /// The saved state of the interrupted code: `x[i]` is register xi (`x[0]` is unused and
 /// `x[2]` holds the interrupted stack pointer), then the trap CSRs.
@@ -28,7 +43,33 @@ pub struct TrapFrame {
     stval: u64,
 }
 
-const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
+impl TrapFrame {
+    /// The frame a new user thread leaves the kernel with: `pc` in `sepc`, `sp` in `x2`,
+    /// `sstatus` as given, every other register zero.
+    pub(super) fn user_entry(pc: u64, sp: u64, sstatus: u64) -> TrapFrame {
+        let mut x = [0u64; 32];
+        if let Some(slot) = x.get_mut(2) {
+            *slot = sp;
+        }
+        TrapFrame { x, sepc: pc, sstatus, scause: 0, stval: 0 }
+    }
+
+    /// Register `xi` (zero for an index out of range).
+    fn reg(&self, i: usize) -> u64 {
+        self.x.get(i).copied().unwrap_or(0)
+    }
+
+    fn came_from_user(&self) -> bool {
+        self.sstatus & SSTATUS_SPP == 0
+    }
+}
+
+/// `sstatus.SPP`: the trap came from S-mode.
+pub(super) const SSTATUS_SPP: u64 = 1 << 8;
+/// `sstatus.FS` (two bits).
+pub(super) const SSTATUS_FS: u64 = 3 << 13;
+
+pub(super) const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
 const _: () = assert!(FRAME_SIZE.is_multiple_of(16));
 const _: () = assert!(KERNEL_STACK_SLOT.is_power_of_two() && KERNEL_STACK_SIZE.is_power_of_two());
 const _: () = assert!(KERNEL_STACK_SLOT == 2 * KERNEL_STACK_SIZE);
@@ -40,6 +81,12 @@ core::arch::global_asm!(
     .balign 4
     .global riscv64_trap_entry
 riscv64_trap_entry:
+    /* sscratch: kernel stack top in U-mode, zero in S-mode. */
+    csrrw sp, sscratch, sp
+    /* From U-mode: sp = the thread's kernel stack top, sscratch = the user sp. */
+    bnez sp, 2f
+    /* From S-mode: take the interrupted sp back; sscratch is zero again. */
+    csrrw sp, sscratch, zero
     csrw sscratch, t0
     lla t0, riscv64_trap_scratch
     sd t1, 0(t0)
@@ -97,20 +144,34 @@ riscv64_trap_entry:
     sd x31, 31*8(sp)
     csrr t0, sscratch
     sd t0, 2*8(sp)
+    csrw sscratch, zero
     csrr t0, sepc
     sd t0, 32*8(sp)
     csrr t0, sstatus
     sd t0, 33*8(sp)
+    /* The kernel is soft-float: FP off until the trap returns (the frame keeps the user's FS). */
+    li t1, {fs}
+    csrc sstatus, t1
     csrr t0, scause
     sd t0, 34*8(sp)
     csrr t0, stval
     sd t0, 35*8(sp)
     mv a0, sp
     call {handler}
+    .global riscv64_trap_return
+    /* The one way back to the interrupted code, and into user mode (sp = the frame). */
+riscv64_trap_return:
     ld t0, 32*8(sp)
     csrw sepc, t0
     ld t0, 33*8(sp)
     csrw sstatus, t0
+    andi t0, t0, {spp}
+    bnez t0, 3f
+    /* Back to U-mode: the next trap from there enters on this thread's kernel stack. */
+    lla t0, {kernel_stack_top}
+    ld t0, 0(t0)
+    csrw sscratch, t0
+3:
     ld x1, 1*8(sp)
     ld x3, 3*8(sp)
     ld x4, 4*8(sp)
@@ -151,6 +212,9 @@ riscv64_trap_scratch:
 "#,
     emergency_top = const crate::layout::exception_stack(0).1 as i64,
     handler = sym riscv64_trap_handler,
+    kernel_stack_top = sym super::user::KERNEL_STACK_TOP,
+    spp = const SSTATUS_SPP,
+    fs = const SSTATUS_FS,
     frame = const FRAME_SIZE,
     stacks_base = const KERNEL_STACKS_BASE as i64,
     area_shift = const (KERNEL_STACK_SLOTS * KERNEL_STACK_SLOT).trailing_zeros(),
@@ -165,11 +229,13 @@ const INTERRUPT_BIT: u64 = 1 << 63;
 const IRQ_SUPERVISOR_SOFTWARE: u64 = 1;
 const IRQ_SUPERVISOR_TIMER: u64 = 5;
 const IRQ_SUPERVISOR_EXTERNAL: u64 = 9;
+/// `scause` of an `ecall` from U-mode.
+const ECALL_FROM_U: u64 = 8;
 
 /// The trap vector is installed by the boot code before Rust runs; this only reports it.
 pub fn init_traps() -> Result<TrapReport, KernelError> {
     Ok(TrapReport {
-        detail: "stvec direct mode, full register frame, guarded emergency stack for kernel stack overflow",
+        detail: "stvec direct mode, sscratch stack swap from U-mode, full register frame, guarded emergency stack",
     })
 }
 
@@ -214,8 +280,14 @@ const REGISTER_NAMES: [&str; 32] = [
 extern "C" fn riscv64_trap_handler(frame: &mut TrapFrame) {
     if frame.scause & INTERRUPT_BIT != 0 {
         match frame.scause & !INTERRUPT_BIT {
-            IRQ_SUPERVISOR_TIMER => super::timer::on_interrupt(),
-            IRQ_SUPERVISOR_EXTERNAL => super::plic::on_interrupt(),
+            IRQ_SUPERVISOR_TIMER => {
+                super::timer::on_interrupt();
+                crate::sched::preempt_point();
+            }
+            IRQ_SUPERVISOR_EXTERNAL => {
+                super::plic::on_interrupt();
+                crate::sched::preempt_point();
+            }
             IRQ_SUPERVISOR_SOFTWARE => {
                 // SAFETY: clearing sip.SSIP acknowledges the software interrupt; nothing else.
                 unsafe { core::arch::asm!("csrci sip, 2", options(nostack)) };
@@ -226,6 +298,13 @@ extern "C" fn riscv64_trap_handler(frame: &mut TrapFrame) {
             }
         }
         return;
+    }
+    if frame.came_from_user() {
+        if frame.scause == ECALL_FROM_U {
+            syscall(frame);
+            return;
+        }
+        user_fault(frame);
     }
     let mut registers = [("", 0u64); 31];
     for (slot, (name, value)) in registers.iter_mut().zip(REGISTER_NAMES.iter().zip(frame.x.iter()).skip(1)) {
@@ -238,7 +317,43 @@ extern "C" fn riscv64_trap_handler(frame: &mut TrapFrame) {
         addr: has_address(cause).then_some(frame.stval),
         code: None,
         pc: frame.sepc,
-        sp: frame.x[2],
+        sp: frame.reg(2),
         registers: &registers,
     })
+}
+
+/// `ecall` from U-mode: number in a7 (x17), arguments in a0-a5 (x10-x15), result in a0.
+fn syscall(frame: &mut TrapFrame) {
+    // Resume after the 4-byte `ecall` (also when the syscall blocks and returns later).
+    frame.sepc = frame.sepc.wrapping_add(4);
+    let args = [frame.reg(10), frame.reg(11), frame.reg(12), frame.reg(13), frame.reg(14), frame.reg(15)];
+    let result = crate::syscall::dispatch(frame.reg(17), args);
+    if let Some(a0) = frame.x.get_mut(10) {
+        *a0 = result;
+    }
+}
+
+/// An exception in U-mode ends the process (never returns).
+fn user_fault(frame: &TrapFrame) -> ! {
+    let cause = frame.scause;
+    let kind = match cause {
+        1 | 5 | 7 | 12 | 13 | 15 => FaultKind::PageFault,
+        2 => FaultKind::IllegalInstruction,
+        0 | 4 | 6 => FaultKind::Alignment,
+        3 => FaultKind::Breakpoint,
+        _ => FaultKind::Other,
+    };
+    crate::trap::user_fault(
+        kind,
+        &FaultReport {
+            vector: cause,
+            name: exception_name(cause),
+            addr: has_address(cause).then_some(frame.stval),
+            // For an illegal instruction, `stval` holds the instruction bits (or zero).
+            code: (cause == 2).then_some(frame.stval),
+            pc: frame.sepc,
+            sp: frame.reg(2),
+            registers: &[],
+        },
+    )
 }

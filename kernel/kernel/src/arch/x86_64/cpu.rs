@@ -186,6 +186,15 @@ pub unsafe fn write_cr3(value: u64) {
     unsafe { asm!("mov {0}, %cr3", in(reg) value, options(att_syntax, nostack, preserves_flags)) };
 }
 
+/// Writes CR0.
+///
+/// # Safety
+/// The new value must keep paging, protection and write protection as the kernel set them.
+pub unsafe fn write_cr0(value: u64) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { asm!("mov {0}, %cr0", in(reg) value, options(att_syntax, nostack, preserves_flags)) };
+}
+
 /// Writes CR4.
 ///
 /// # Safety

@@ -25,6 +25,10 @@ use super::cpu::BootCpuCell;
 pub const KERNEL_CS: u16 = 0x08;
 /// Kernel data/stack selector.
 pub const KERNEL_DS: u16 = 0x10;
+/// User data/stack selector (RPL 3).
+pub const USER_DS: u16 = 0x1b;
+/// User code selector (RPL 3).
+pub const USER_CS: u16 = 0x23;
 /// TSS selector.
 pub const TSS_SELECTOR: u16 = 0x28;
 /// IST index of the double-fault stack.
@@ -79,6 +83,15 @@ pub fn use_guarded_ist_stacks() {
     let tss = unsafe { &mut *TSS.get() };
     set_u64(tss, 0x24, crate::layout::exception_stack(0).1); // IST1
     set_u64(tss, 0x2c, crate::layout::exception_stack(1).1); // IST2
+}
+
+/// Sets RSP0, the stack the CPU switches to when an interrupt or exception arrives in user
+/// mode (the running thread's kernel stack top).
+pub fn set_rsp0(top: u64) {
+    // SAFETY: only the CPU that owns the TSS writes it, with interrupts masked (context
+    // switches); the CPU reads RSP0 at the next delivery from user mode.
+    let tss = unsafe { &mut *TSS.get() };
+    set_u64(tss, 0x04, top);
 }
 
 /// Builds the GDT and the TSS, loads them and reloads every segment register.

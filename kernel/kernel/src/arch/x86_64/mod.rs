@@ -13,6 +13,7 @@
 //! | `apic.rs` | 8259 PICs (masked), local APIC, I/O APIC routing of the serial interrupt |
 //! | `timer.rs` | PIT calibration of the TSC and the local APIC timer; periodic tick |
 //! | `cpu.rs` | interrupt masking, idling, CPUID, MSRs, control registers, port I/O |
+//! | `user.rs` | per-CPU block, SYSCALL entry, context switch, FP/SIMD state, user address spaces |
 //! | `machine.rs` | power-off (isa-debug-exit), stack switching, the fault self-test load |
 
 mod apic;
@@ -25,6 +26,7 @@ mod platform;
 mod timer;
 mod trap;
 mod uart;
+mod user;
 
 pub use apic::init_interrupts;
 pub use cpu::{IrqState, disable_interrupts, enable_interrupts, halt, irq_restore, irq_save, wait_for_interrupt};
@@ -35,6 +37,10 @@ pub use paging::{EARLY_MAP_LIMIT, KERNEL_OFFSET, hhdm_base, init_paging};
 pub use timer::{counter, init_timer};
 pub use trap::{init_traps, unexpected_interrupts};
 pub use uart::{console_init, console_read_byte, console_write};
+pub use user::{
+    Context, FpState, activate_root, fp_restore, fp_save, init_thread_stack, init_user_mode, kernel_map, kernel_unmap,
+    new_user_root, set_kernel_stack, switch_context, sync_code, user_map, user_teardown, user_translate, user_unmap,
+};
 
 /// Exception stacks in guarded slots (`layout::exception_stack`): IST1 (#DF) and IST2
 /// (NMI, #MC).

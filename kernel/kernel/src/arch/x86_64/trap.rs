@@ -23,6 +23,7 @@ use crate::arch::TrapReport;
 use crate::error::KernelError;
 use crate::layout;
 use crate::trap::{FaultReport, kernel_fault};
+use cambios_abi::syscall::FaultKind;
 
 /// The local APIC timer's vector.
 pub const TIMER_VECTOR: u8 = 0x20;
@@ -32,6 +33,8 @@ pub const SERIAL_VECTOR: u8 = 0x24;
 pub const PIC_VECTOR_BASE: u8 = 0xe0;
 /// The local APIC's spurious-interrupt vector.
 pub const SPURIOUS_VECTOR: u8 = 0xff;
+/// The pseudo-vector the SYSCALL entry stores in its frame (no real vector is this large).
+pub const SYSCALL_VECTOR: u64 = 0x100;
 
 /// Vectors for which the CPU pushes an error code: #DF, #TS, #NP, #SS, #GP, #PF, #AC, #CP,
 /// #VC, #SX.
@@ -50,30 +53,66 @@ const DOUBLE_FAULT: u64 = 8;
 const STUB_SIZE: u64 = 16;
 
 /// The saved state of the interrupted code, as `x86_64_isr_common` leaves it on the stack.
+/// The SYSCALL entry builds the same frame (vector [`SYSCALL_VECTOR`]), and a new user
+/// thread starts from one (`TrapFrame::user_entry`).
 #[repr(C)]
 pub struct TrapFrame {
-    r15: u64,
-    r14: u64,
-    r13: u64,
-    r12: u64,
-    r11: u64,
-    r10: u64,
-    r9: u64,
-    r8: u64,
-    rbp: u64,
-    rdi: u64,
-    rsi: u64,
-    rdx: u64,
-    rcx: u64,
-    rbx: u64,
-    rax: u64,
-    vector: u64,
-    error_code: u64,
-    rip: u64,
-    cs: u64,
-    rflags: u64,
-    rsp: u64,
-    ss: u64,
+    pub(super) r15: u64,
+    pub(super) r14: u64,
+    pub(super) r13: u64,
+    pub(super) r12: u64,
+    pub(super) r11: u64,
+    pub(super) r10: u64,
+    pub(super) r9: u64,
+    pub(super) r8: u64,
+    pub(super) rbp: u64,
+    pub(super) rdi: u64,
+    pub(super) rsi: u64,
+    pub(super) rdx: u64,
+    pub(super) rcx: u64,
+    pub(super) rbx: u64,
+    pub(super) rax: u64,
+    pub(super) vector: u64,
+    pub(super) error_code: u64,
+    pub(super) rip: u64,
+    pub(super) cs: u64,
+    pub(super) rflags: u64,
+    pub(super) rsp: u64,
+    pub(super) ss: u64,
+}
+
+impl TrapFrame {
+    /// The frame a new user thread leaves the kernel with: every register zero.
+    pub(super) fn user_entry(rip: u64, rsp: u64, rflags: u64, cs: u16, ss: u16) -> TrapFrame {
+        TrapFrame {
+            r15: 0,
+            r14: 0,
+            r13: 0,
+            r12: 0,
+            r11: 0,
+            r10: 0,
+            r9: 0,
+            r8: 0,
+            rbp: 0,
+            rdi: 0,
+            rsi: 0,
+            rdx: 0,
+            rcx: 0,
+            rbx: 0,
+            rax: 0,
+            vector: 0,
+            error_code: 0,
+            rip,
+            cs: u64::from(cs),
+            rflags,
+            rsp,
+            ss: u64::from(ss),
+        }
+    }
+
+    fn is_from_user(&self) -> bool {
+        self.cs & 3 == 3
+    }
 }
 
 const _: () = assert!(core::mem::size_of::<TrapFrame>() == 22 * 8);
@@ -102,6 +141,11 @@ x86_64_isr_stubs:
 
     .balign 16
 x86_64_isr_common:
+    /* From user mode (CS.RPL = 3 at 24(%rsp)): switch GS to the per-CPU block. */
+    testb $3, 24(%rsp)
+    jz 1f
+    swapgs
+1:
     pushq %rax
     pushq %rbx
     pushq %rcx
@@ -120,6 +164,9 @@ x86_64_isr_common:
     cld
     movq %rsp, %rdi
     call {handler}
+    .global x86_64_trap_return
+    /* The one way back from the kernel to interrupted code and to user mode. */
+x86_64_trap_return:
     popq %r15
     popq %r14
     popq %r13
@@ -136,6 +183,10 @@ x86_64_isr_common:
     popq %rbx
     popq %rax
     addq $16, %rsp
+    testb $3, 8(%rsp)
+    jz 2f
+    swapgs
+2:
     iretq
     .text
 "#,
@@ -216,14 +267,17 @@ pub fn init_traps() -> Result<TrapReport, KernelError> {
 /// Called by `x86_64_isr_common` with the saved frame.
 extern "C" fn x86_64_trap_handler(frame: &mut TrapFrame) {
     match frame.vector {
+        0..=31 if frame.is_from_user() => user_fault(frame),
         0..=31 => fault(frame),
         v if v == u64::from(TIMER_VECTOR) => {
             timer::on_interrupt();
             apic::eoi();
+            crate::sched::preempt_point();
         }
         v if v == u64::from(SERIAL_VECTOR) => {
             crate::monitor::on_serial_interrupt();
             apic::eoi();
+            crate::sched::preempt_point();
         }
         // Spurious interrupts, from the local APIC or the masked PICs, must not be acknowledged.
         v if v == u64::from(SPURIOUS_VECTOR)
@@ -286,6 +340,35 @@ fn page_fault_name(code: u64) -> &'static str {
         (false, false, false) if present => "page fault (#PF): read, protection violation",
         (false, false, false) => "page fault (#PF): read, page not present",
     }
+}
+
+/// An exception in user mode ends the process (never returns).
+fn user_fault(frame: &TrapFrame) {
+    let vector = frame.vector;
+    let kind = match vector {
+        0 | 16 | 19 => FaultKind::Arithmetic,
+        3 => FaultKind::Breakpoint,
+        6 => FaultKind::IllegalInstruction,
+        14 => FaultKind::PageFault,
+        17 => FaultKind::Alignment,
+        _ => FaultKind::Other,
+    };
+    let (name, addr) = match vector {
+        PAGE_FAULT => (page_fault_name(frame.error_code), Some(cpu::read_cr2())),
+        _ => (EXCEPTION_NAMES.get(vector as usize).copied().unwrap_or("unknown exception"), None),
+    };
+    crate::trap::user_fault(
+        kind,
+        &FaultReport {
+            vector,
+            name,
+            addr,
+            code: (vector < 32 && (ERROR_CODE_VECTORS >> vector) & 1 != 0).then_some(frame.error_code),
+            pc: frame.rip,
+            sp: frame.rsp,
+            registers: &[],
+        },
+    )
 }
 
 fn fault(frame: &TrapFrame) {

@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! Threads on top of the portable scheduler: kernel stacks, context switches, preemption,
+//! sleeping and deferred reclamation.
+//!
+//! `kernel_core::sched::Scheduler` decides who runs; this module owns what a thread is on the
+//! machine: its saved [`arch::Context`], its FP/SIMD state, its guarded kernel stack and the
+//! address space it runs in. Both live in one [`SpinLock`] (rank `Scheduler`).
+//!
+//! A switch happens only through [`reschedule`], called with interrupts masked and no lock
+//! held: from the timer interrupt ([`preempt_point`]), from a syscall that blocks or yields,
+//! and from the idle loop. The outgoing thread's FP state is saved, the incoming thread's
+//! kernel stack and page tables are installed, and `arch::switch_context` swaps the
+//! callee-saved registers. The incoming thread then calls [`after_switch`], which confirms the
+//! switch to the scheduler and reclaims threads that exited: a thread's kernel stack and its
+//! process's address space are freed only after the CPU has left them (deferred reclamation).
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use kernel_core::addr::{PhysAddr, VirtAddr};
+use kernel_core::frame::BuddyAllocator;
+use kernel_core::paging::MapAttrs;
+use kernel_core::sched::{BlockReason, Priority, SchedError, Scheduler, ThreadId, WakeCause};
+use kernel_core::sync::LockClass;
+
+use crate::error::KernelError;
+use crate::memory::{self, FRAMES};
+use crate::sync::SpinLock;
+use crate::{arch, layout, process, time};
+
+/// Thread slots (the process table's tier sizes bound the processes; one thread each today).
+pub const MAX_THREADS: usize = 256;
+/// CPUs the scheduler has run queues for.
+pub const MAX_CPUS: usize = 8;
+/// Timer ticks in one quantum.
+pub const QUANTUM_TICKS: u32 = 2;
+/// Kernel-stack slots below this are the per-CPU boot and exception stacks.
+const FIRST_THREAD_STACK_SLOT: u64 = 64;
+
+/// One thread's machine state.
+struct Thread {
+    context: arch::Context,
+    fp: arch::FpState,
+    /// The page tables it runs on (the kernel root for idle threads).
+    root: PhysAddr,
+    /// Its kernel stack, when it owns one (idle threads run on their CPU's boot stack).
+    stack: Option<KernelStack>,
+    /// The process it belongs to.
+    owner: Option<process::Pid>,
+}
+
+/// A guarded kernel stack in a `layout::kernel_stack` slot.
+struct KernelStack {
+    slot: u64,
+    frames: PhysAddr,
+}
+
+impl KernelStack {
+    fn top(&self) -> u64 {
+        layout::kernel_stack(self.slot).1
+    }
+}
+
+struct State {
+    scheduler: Scheduler<MAX_THREADS, MAX_CPUS>,
+    threads: Vec<Option<Box<Thread>>>,
+}
+
+/// Built in place (the scheduler is tens of KiB: never on a stack).
+static STATE: SpinLock<State> =
+    SpinLock::new(LockClass::Scheduler, State { scheduler: Scheduler::new(QUANTUM_TICKS), threads: Vec::new() });
+static NEED_RESCHED: AtomicBool = AtomicBool::new(false);
+
+/// The CPU this code runs on (the SMP issue makes this real).
+fn cpu() -> usize {
+    0
+}
+
+fn stack_order() -> Result<usize, KernelError> {
+    BuddyAllocator::order_for(layout::KERNEL_STACK_SIZE).ok_or(KernelError::AddressSpace("kernel stack size"))
+}
+
+/// Maps a new kernel stack for thread slot `slot`.
+fn map_stack(slot: usize) -> Result<KernelStack, KernelError> {
+    let stack_slot = FIRST_THREAD_STACK_SLOT + slot as u64;
+    if stack_slot >= layout::KERNEL_STACK_SLOTS {
+        return Err(KernelError::AddressSpace("no kernel stack slot left"));
+    }
+    let order = stack_order()?;
+    let frames = {
+        let mut guard = FRAMES.lock();
+        guard.as_mut().ok_or(KernelError::NotInitialised("frame allocator"))?.allocate(order)?
+    };
+    let (bottom, _) = layout::kernel_stack(stack_slot);
+    let mut tables = memory::UserTableFrames { used: 0 };
+    let mapped =
+        arch::kernel_map(VirtAddr(bottom), frames, layout::KERNEL_STACK_SIZE, MapAttrs::KERNEL_DATA, &mut tables);
+    if let Err(e) = mapped {
+        let mut guard = FRAMES.lock();
+        if let Some(a) = guard.as_mut() {
+            let _ = a.free(frames, order);
+        }
+        return Err(e.into());
+    }
+    Ok(KernelStack { slot: stack_slot, frames })
+}
+
+/// Unmaps and frees a kernel stack that no CPU uses any more.
+fn free_stack(stack: KernelStack) -> Result<(), KernelError> {
+    let (bottom, _) = layout::kernel_stack(stack.slot);
+    arch::kernel_unmap(VirtAddr(bottom), layout::KERNEL_STACK_SIZE)?;
+    let order = stack_order()?;
+    let mut guard = FRAMES.lock();
+    guard.as_mut().ok_or(KernelError::NotInitialised("frame allocator"))?.free(stack.frames, order)?;
+    Ok(())
+}
+
+/// Creates the kernel page tables under the whole thread-stack area once, at boot: mapping
+/// and unmapping one page in every 2 MiB of it leaves the tables in place (unmapping never
+/// frees tables). Thread creation then never allocates page tables, and a spawn-and-reap
+/// cycle returns exactly the frames it took.
+fn prepare_stack_tables() -> Result<(), KernelError> {
+    const SPAN: u64 = 2 << 20;
+    let (first, _) = layout::kernel_stack(FIRST_THREAD_STACK_SLOT);
+    let (_, end) = layout::kernel_stack(FIRST_THREAD_STACK_SLOT + MAX_THREADS as u64 - 1);
+    let frame = memory::allocate_zeroed_frame()?;
+    let mut tables = memory::UserTableFrames { used: 0 };
+    let mut va = first & !(SPAN - 1);
+    let mut result = Ok(());
+    while va < end && result.is_ok() {
+        // The page at `va` may be a guard page: it is mapped only for this instant.
+        result =
+            arch::kernel_map(VirtAddr(va), frame, kernel_core::addr::PAGE_SIZE, MapAttrs::KERNEL_DATA, &mut tables)
+                .and_then(|()| arch::kernel_unmap(VirtAddr(va), kernel_core::addr::PAGE_SIZE));
+        va += SPAN;
+    }
+    memory::free_frame(frame)?;
+    Ok(result?)
+}
+
+/// Makes the running boot code CPU 0's idle thread. Call once, before any other thread.
+pub fn init() -> Result<(), KernelError> {
+    let idle_thread = Box::new(Thread {
+        context: arch::Context::default(),
+        fp: arch::FpState::new(),
+        root: memory::kernel_root(),
+        stack: None,
+        owner: None,
+    });
+    prepare_stack_tables()?;
+    let mut state = STATE.lock();
+    state
+        .threads
+        .try_reserve_exact(MAX_THREADS)
+        .map_err(|_| KernelError::NotInitialised("thread table (heap full)"))?;
+    state.threads.resize_with(MAX_THREADS, || None);
+    let idle = state.scheduler.add_idle(cpu())?;
+    let slot = state.threads.get_mut(idle.slot()).ok_or(KernelError::Sched(SchedError::Corrupted))?;
+    *slot = Some(idle_thread);
+    Ok(())
+}
+
+/// True once [`init`] ran (the thread table exists).
+fn ready(state: &State) -> bool {
+    !state.threads.is_empty()
+}
+
+/// Creates a user thread for `owner` that enters user mode at `entry` with stack pointer
+/// `user_sp` in the address space `root`, ready to run.
+pub fn spawn_user_thread(
+    owner: process::Pid,
+    root: PhysAddr,
+    entry: u64,
+    user_sp: u64,
+    priority: Priority,
+) -> Result<ThreadId, KernelError> {
+    let mut guard = STATE.lock();
+    let state = &mut *guard;
+    if !ready(state) {
+        return Err(KernelError::NotInitialised("scheduler"));
+    }
+    let id = state.scheduler.create(priority, cpu())?;
+    let made = map_stack(id.slot()).map(|stack| {
+        // SAFETY: the stack was just mapped for this thread alone; its top is slot-aligned.
+        let context = unsafe { arch::init_thread_stack(stack.top(), entry, user_sp) };
+        Box::new(Thread { context, fp: arch::FpState::new(), root, stack: Some(stack), owner: Some(owner) })
+    });
+    match made {
+        Ok(thread) => {
+            if let Some(slot) = state.threads.get_mut(id.slot()) {
+                *slot = Some(thread);
+                return Ok(id);
+            }
+            Err(KernelError::Sched(SchedError::Corrupted))
+        }
+        Err(e) => {
+            // Undo the scheduler slot: a thread that never ran exits at once.
+            let _ = state.scheduler.discard(id);
+            Err(e)
+        }
+    }
+}
+
+/// The timer tick: wakes sleepers and notes whether the running thread should be preempted.
+pub fn on_tick() {
+    let now = time::uptime_ns();
+    if let Ok(outcome) = STATE.lock().scheduler.tick(cpu(), now)
+        && outcome.reschedule
+    {
+        NEED_RESCHED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Called at the end of an interrupt handler (interrupts masked): switches if the tick asked.
+pub fn preempt_point() {
+    if NEED_RESCHED.swap(false, Ordering::Relaxed) {
+        reschedule();
+    }
+}
+
+/// Called by the idle loop with interrupts masked: runs ready threads, if any.
+pub fn run_ready() {
+    if has_ready() {
+        reschedule();
+    }
+}
+
+/// True when a thread other than the idle thread could run (the idle loop sleeps otherwise).
+pub fn has_ready() -> bool {
+    STATE.lock().scheduler.needs_reschedule(cpu()).unwrap_or(false)
+}
+
+/// Switches to the thread the scheduler picks, if it picks another one. Interrupts must be
+/// masked and no lock held. Returns when this thread runs again.
+pub fn reschedule() {
+    let pointers = {
+        let mut guard = STATE.lock();
+        let state = &mut *guard;
+        let switch = match state.scheduler.schedule(cpu()) {
+            Ok(Some(s)) => s,
+            Ok(None) => return,
+            Err(e) => {
+                kerror!("[sched] cannot schedule: {}", e.as_str());
+                return;
+            }
+        };
+        let from = state.threads.get_mut(switch.from.slot()).and_then(|t| t.as_mut()).map(|t| &mut **t as *mut Thread);
+        let to = state.threads.get(switch.to.slot()).and_then(|t| t.as_ref()).map(|t| &**t as *const Thread);
+        match (from, to) {
+            (Some(from), Some(to)) => (from, to),
+            _ => {
+                kerror!("[sched] switch {} -> {} names a missing thread", switch.from, switch.to);
+                return;
+            }
+        }
+    };
+    let (from, to) = pointers;
+    // SAFETY: both threads are boxed in the table and are only freed by `after_switch` after
+    // their CPU has switched away from them: `from` is running here, `to` is the thread the
+    // scheduler just made current on this CPU. Interrupts are masked, so nothing else on this
+    // CPU touches them until the switch completes.
+    unsafe {
+        arch::fp_save(&mut (*from).fp);
+        arch::fp_restore(&(*to).fp);
+        if let Some(stack) = &(*to).stack {
+            arch::set_kernel_stack(stack.top());
+        }
+        arch::activate_root((*to).root);
+        arch::switch_context(&mut (*from).context, &(*to).context);
+    }
+    after_switch();
+}
+
+/// Completes a switch on the incoming thread: confirms it to the scheduler and reclaims
+/// threads that have exited and been switched away from.
+pub fn after_switch() {
+    let mut reclaimed: [Option<(Box<Thread>, ThreadId)>; 4] = [None, None, None, None];
+    {
+        let mut guard = STATE.lock();
+        let state = &mut *guard;
+        let _ = state.scheduler.switch_done(cpu());
+        for slot in reclaimed.iter_mut() {
+            let Ok(Some((id, _code))) = state.scheduler.take_reapable(cpu()) else { break };
+            let thread = state.threads.get_mut(id.slot()).and_then(Option::take);
+            let _ = state.scheduler.release(id);
+            *slot = thread.map(|t| (t, id));
+        }
+    }
+    for (thread, id) in reclaimed.into_iter().flatten() {
+        let Thread { stack, owner, .. } = *thread;
+        if let Some(stack) = stack
+            && let Err(e) = free_stack(stack)
+        {
+            kerror!("[sched] thread {id}: kernel stack not freed: {e}");
+        }
+        if let Some(pid) = owner {
+            process::thread_reaped(pid);
+        }
+    }
+}
+
+/// The running thread's process, if it is a user thread.
+pub fn current_owner() -> Option<process::Pid> {
+    let state = STATE.lock();
+    let id = state.scheduler.current(cpu()).ok()?;
+    state.threads.get(id.slot())?.as_ref()?.owner
+}
+
+/// Gives up the rest of the quantum (interrupts masked).
+pub fn yield_now() {
+    // A yield that finds nobody else ready just continues.
+    let _ = STATE.lock().scheduler.expire_quantum(cpu());
+    reschedule();
+}
+
+/// Blocks the running thread for `reason` until woken or until `deadline` (nanoseconds of
+/// uptime), then returns why it woke (interrupts masked, no lock held).
+pub fn block(reason: BlockReason, deadline: Option<u64>) -> Result<WakeCause, KernelError> {
+    let id = STATE.lock().scheduler.block_current(cpu(), reason, deadline)?;
+    reschedule();
+    Ok(STATE.lock().scheduler.wake_cause(id)?.unwrap_or(WakeCause::Woken))
+}
+
+/// Marks the running thread blocked while the caller holds a lock that orders the wakeup;
+/// the caller then drops its lock and calls [`reschedule`].
+pub fn block_current_deferred(reason: BlockReason) -> Result<ThreadId, KernelError> {
+    Ok(STATE.lock().scheduler.block_current(cpu(), reason, None)?)
+}
+
+/// Wakes a blocked thread; false if it was not blocked.
+pub fn wake(id: ThreadId) -> bool {
+    STATE.lock().scheduler.wake(id).unwrap_or(false)
+}
+
+/// Ends the running thread (its process has recorded why) and switches away for good.
+pub fn exit_current() -> ! {
+    let exited = STATE.lock().scheduler.exit_current(cpu(), 0);
+    if let Err(e) = exited {
+        kerror!("[sched] exit: {}", e.as_str());
+    }
+    reschedule();
+    // Only reachable if the scheduler refused the exit: nothing sensible can continue.
+    kerror!("[sched] an exited thread was resumed");
+    crate::trap::stop()
+}
+
+/// Ready, blocked and exited thread counts, for the monitor.
+pub fn counts() -> Option<kernel_core::sched::CpuCounts> {
+    STATE.lock().scheduler.counts(cpu()).ok()
+}
