@@ -15,7 +15,7 @@ use cambios_abi::Arch;
 use kernel_verify::elf;
 use kernel_verify::keys::{self, DEV_PUBLIC_KEY, Hex, TrustedKeys};
 use kernel_verify::manifest::{self, Manifest};
-use kernel_verify::sign::{SigningKey, sign_file};
+use kernel_verify::sign::{SIGNABLE_PREFIXES, SignError, SigningKey, sign_file};
 use kernel_verify::trailer::{self, TrailerError};
 use kernel_verify::verifier::{VerifyPolicy, verify_binary, verify_structure};
 use std::path::{Path, PathBuf};
@@ -26,10 +26,10 @@ sign-elf: sign and check CambiOS ELF images and boot manifests
 
 USAGE:
     sign-elf keygen --out <file> [--force]
-    sign-elf sign (--seed <64 hex> | --key <file> | --dev | --piv) <input> [-o <output>]
+    sign-elf sign (--seed <64 hex> | --key <file> | --dev | --piv [<piv options>]) <input> [-o <output>]
     sign-elf verify (--pubkey <hex|file>)... [--dev] <file>
     sign-elf inspect [--pubkey <hex|file>]... <file>
-    sign-elf pubkey (--seed <64 hex> | --key <file> | --dev)
+    sign-elf pubkey (--seed <64 hex> | --key <file> | --dev | --piv [--slot <slot>] [--reader <name>])
     sign-elf help [<command>]
 
 Run `sign-elf <command> --help` for details. Exit status: 0 ok, 1 failure, 2 usage error.
@@ -45,14 +45,23 @@ Build CambiOS with it: `make run SIGNING_KEY=<file>`.
 ";
 
 const SIGN_HELP: &str = "\
-sign-elf sign (--seed <64 hex> | --key <file> | --dev | --piv) <input> [-o <output>]
+sign-elf sign (--seed <64 hex> | --key <file> | --dev | --piv [<piv options>]) <input> [-o <output>]
 
 Appends a signature trailer (Ed25519 over the BLAKE3 hash of the file) to an ELF image or a
 boot manifest; an existing trailer is replaced. Writes <input> in place unless -o is given.
-    --seed <hex>   the 32-byte key seed as 64 hex digits
-    --key <file>   a seed file written by `sign-elf keygen`
-    --dev          the public development key (docs/abi/signed-elf.md)
-    --piv          a YubiKey PIV slot (cargo feature `yubikey`; not available in this build)
+    --seed <hex>      the 32-byte key seed as 64 hex digits
+    --key <file>      a seed file written by `sign-elf keygen`
+    --dev             the public development key (docs/abi/signed-elf.md)
+    --piv             an Ed25519 key in a YubiKey PIV slot (firmware 5.7 or later). Needs a
+                      sign-elf built with `--features yubikey` (PC/SC: libpcsclite, pcscd);
+                      untested without hardware. The card signs the 32-byte BLAKE3 hash and
+                      the signature is verified before the file is written.
+PIV options:
+    --slot <slot>     9a, 9c (default), 9d or 9e
+    --reader <text>   the first PC/SC reader whose name contains <text> (default: the first
+                      Yubico reader, or the only reader)
+    --pin-env <VAR>   read the PIN from $VAR (default CAMBIOS_PIV_PIN); when it is unset the
+                      PIN is asked for on the terminal without echo
 ";
 
 const VERIFY_HELP: &str = "\
@@ -73,9 +82,11 @@ PT_LOAD segment table, or a manifest's entries.
 ";
 
 const PUBKEY_HELP: &str = "\
-sign-elf pubkey (--seed <64 hex> | --key <file> | --dev)
+sign-elf pubkey (--seed <64 hex> | --key <file> | --dev | --piv [--slot <slot>] [--reader <text>])
 
-Prints the public key (hex) and did:key of a signing key.
+Prints the public key (hex) and did:key of a signing key. With --piv, of the Ed25519 key in a
+YubiKey PIV slot (read with GET METADATA, no PIN; see `sign-elf sign --help` for the options).
+A kernel trusting it is built with CAMBIOS_BOOTSTRAP_PUBKEY=<hex> (docs/abi/signed-elf.md).
 ";
 
 /// How a command failed.
@@ -105,6 +116,9 @@ struct Options {
     dev: bool,
     piv: bool,
     out: Option<String>,
+    slot: Option<String>,
+    reader: Option<String>,
+    pin_env: Option<String>,
     seed: Option<String>,
     key: Option<String>,
     pubkeys: Vec<String>,
@@ -137,6 +151,9 @@ fn parse_options(args: &[String], allowed: &[&str]) -> Result<Options, CliError>
             "--seed" => o.seed = Some(value()?),
             "--key" => o.key = Some(value()?),
             "--pubkey" => o.pubkeys.push(value()?),
+            "--slot" => o.slot = Some(value()?),
+            "--reader" => o.reader = Some(value()?),
+            "--pin-env" => o.pin_env = Some(value()?),
             _ => return usage(format!("unknown option '{flag}'")),
         }
     }
@@ -262,38 +279,120 @@ fn keygen(o: &Options) -> CliResult {
     Ok(())
 }
 
+/// The PIV slot for --piv (default 9C). --slot, --reader and --pin-env are errors without
+/// --piv, and --piv excludes the software keys.
+fn piv_slot(o: &Options) -> Result<piv::Slot, CliError> {
+    if !o.piv {
+        if o.slot.is_some() || o.reader.is_some() || o.pin_env.is_some() {
+            return usage("--slot, --reader and --pin-env need --piv");
+        }
+        return Ok(piv::Slot::default());
+    }
+    if o.seed.is_some() || o.key.is_some() || o.dev {
+        return usage("choose exactly one key: --seed <hex>, --key <file>, --dev or --piv");
+    }
+    match &o.slot {
+        None => Ok(piv::Slot::default()),
+        Some(s) => piv::Slot::parse(s).ok_or_else(|| CliError::Usage(format!("--slot {s}: expected 9a, 9c, 9d or 9e"))),
+    }
+}
+
 fn sign(o: &Options) -> CliResult {
     let input = PathBuf::from(one_positional(o, "input file")?);
+    let slot = piv_slot(o)?;
+    let output = o.out.as_ref().map(PathBuf::from).unwrap_or_else(|| input.clone());
     if o.piv {
-        if o.seed.is_some() || o.key.is_some() || o.dev {
-            return usage("choose exactly one key: --seed <hex>, --key <file>, --dev or --piv");
-        }
-        return piv::sign_with_piv(&input).map_err(CliError::Failure);
+        return sign_piv(o, slot, &input, &output);
     }
     let key = signing_key(o)?;
-    let output = o.out.as_ref().map(PathBuf::from).unwrap_or_else(|| input.clone());
     let bytes = read(&input)?;
     let signed = sign_file(&bytes, &key).map_err(|e| CliError::Failure(format!("'{}': {e}", input.display())))?;
-    // Write beside the target, then rename, so a failed write never leaves a half-signed file.
-    let mut tmp = output.clone().into_os_string();
+    write_signed(&input, &output, &signed)?;
+    println!("Signed '{}' ({} bytes), key {}", output.display(), signed.len(), Hex(&key.public_key()));
+    Ok(())
+}
+
+/// `sign --piv`: the card signs BLAKE3(body); the trailer is appended as for software keys.
+fn sign_piv(o: &Options, slot: piv::Slot, input: &Path, output: &Path) -> CliResult {
+    let cannot = |e: piv::PivError| CliError::Failure(format!("cannot sign '{}' with --piv: {e}", input.display()));
+    if !piv::AVAILABLE {
+        return Err(cannot(piv::PivError::NotBuilt));
+    }
+    let bytes = read(input)?;
+    let body = trailer::strip(&bytes);
+    if !SIGNABLE_PREFIXES.iter().any(|p| body.starts_with(p)) {
+        return failure(format!("'{}': {}", input.display(), SignError::NotSignable));
+    }
+    let pin_env = o.pin_env.as_deref().unwrap_or(piv::DEFAULT_PIN_ENV);
+    let (reader, key, signed) = piv::with_card(o.reader.as_deref(), &mut |reader, card| {
+        let mut pin = |key: &piv::SlotKey| {
+            eprintln!("Reader '{reader}', PIV slot {slot}: Ed25519 key {}", Hex(&key.public_key));
+            let pin = piv::read_pin(pin_env)?;
+            if key.may_need_touch() {
+                eprintln!("Touch the YubiKey if it flashes.");
+            }
+            Ok(pin)
+        };
+        let (key, signed) = piv_signed(card, slot, body, &mut pin)?;
+        Ok((reader.to_string(), key, signed))
+    })
+    .map_err(cannot)?;
+    write_signed(input, output, &signed)?;
+    println!(
+        "Signed '{}' ({} bytes) with YubiKey PIV slot {slot} ({}) on reader '{reader}'",
+        output.display(),
+        signed.len(),
+        slot.name()
+    );
+    println!("Public key: {}", Hex(&key.public_key));
+    println!("did:key:    {}", didkey::did_key(&key.public_key));
+    Ok(())
+}
+
+/// `body` followed by a trailer whose signature the card in `card` made over BLAKE3(body);
+/// `piv::sign` has verified it strictly under the slot's public key.
+fn piv_signed(
+    card: &mut dyn piv::Card,
+    slot: piv::Slot,
+    body: &[u8],
+    pin: &mut dyn FnMut(&piv::SlotKey) -> Result<piv::Pin, piv::PivError>,
+) -> Result<(piv::SlotKey, Vec<u8>), piv::PivError> {
+    let (key, signature) = piv::sign(card, slot, blake3::hash(body).as_bytes(), pin)?;
+    Ok((key, trailer::append(body, &signature)))
+}
+
+/// Writes `signed` to `output` beside the target, then renames, so a failed write never leaves
+/// a half-signed file; keeps the input's permissions.
+fn write_signed(input: &Path, output: &Path, signed: &[u8]) -> CliResult {
+    let mut tmp = output.to_path_buf().into_os_string();
     tmp.push(".sign-elf-tmp");
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, &signed).map_err(|e| CliError::Failure(format!("cannot write '{}': {e}", tmp.display())))?;
+    std::fs::write(&tmp, signed).map_err(|e| CliError::Failure(format!("cannot write '{}': {e}", tmp.display())))?;
     // Keep the input's permissions (an executable stays executable).
-    if let Ok(meta) = std::fs::metadata(&input) {
+    if let Ok(meta) = std::fs::metadata(input) {
         let _ = std::fs::set_permissions(&tmp, meta.permissions());
     }
-    if let Err(e) = std::fs::rename(&tmp, &output) {
+    if let Err(e) = std::fs::rename(&tmp, output) {
         let _ = std::fs::remove_file(&tmp);
         return failure(format!("cannot replace '{}': {e}", output.display()));
     }
-    println!("Signed '{}' ({} bytes), key {}", output.display(), signed.len(), Hex(&key.public_key()));
     Ok(())
 }
 
 fn pubkey(o: &Options) -> CliResult {
     if !o.positional.is_empty() {
         return usage("pubkey takes no positional arguments");
+    }
+    let slot = piv_slot(o)?;
+    if o.piv {
+        let (reader, key) = piv::with_card(o.reader.as_deref(), &mut |reader, card| {
+            Ok((reader.to_string(), piv::read_public_key(card, slot)?))
+        })
+        .map_err(|e| CliError::Failure(format!("cannot read the PIV public key: {e}")))?;
+        eprintln!("Reader '{reader}', PIV slot {slot} ({}), Ed25519", slot.name());
+        println!("{}", Hex(&key.public_key));
+        println!("{}", didkey::did_key(&key.public_key));
+        return Ok(());
     }
     let public = signing_key(o)?.public_key();
     println!("{}", Hex(&public));
@@ -463,10 +562,12 @@ fn run(args: &[String]) -> CliResult {
     let Some((command, rest)) = args.split_first() else { return usage("missing command") };
     let (help, allowed, handler): (&str, &[&str], fn(&Options) -> CliResult) = match command.as_str() {
         "keygen" => (KEYGEN_HELP, &["--out", "-o", "--force"], keygen),
-        "sign" => (SIGN_HELP, &["--seed", "--key", "--dev", "--piv", "--out", "-o"], sign),
+        "sign" => {
+            (SIGN_HELP, &["--seed", "--key", "--dev", "--piv", "--slot", "--reader", "--pin-env", "--out", "-o"], sign)
+        }
         "verify" => (VERIFY_HELP, &["--pubkey", "--dev"], verify),
         "inspect" => (INSPECT_HELP, &["--pubkey"], inspect),
-        "pubkey" => (PUBKEY_HELP, &["--seed", "--key", "--dev"], pubkey),
+        "pubkey" => (PUBKEY_HELP, &["--seed", "--key", "--dev", "--piv", "--slot", "--reader"], pubkey),
         "help" | "--help" | "-h" => {
             let text = match rest.first().map(String::as_str) {
                 Some("keygen") => KEYGEN_HELP,
@@ -532,8 +633,59 @@ mod tests {
         assert!(matches!(run(&args("sign --dev --seed 00 x.elf")), Err(CliError::Usage(_))));
         assert!(matches!(run(&args("verify x.elf")), Err(CliError::Usage(_))));
         assert!(matches!(run(&args("keygen")), Err(CliError::Usage(_))));
+        assert!(matches!(run(&args("sign --piv --slot 9b x.elf")), Err(CliError::Usage(_))));
+        assert!(matches!(run(&args("sign --piv --seed 00 x.elf")), Err(CliError::Usage(_))));
+        assert!(matches!(run(&args("sign --key k --pin-env PIN x.elf")), Err(CliError::Usage(_))));
+        assert!(matches!(run(&args("pubkey --dev --slot 9c")), Err(CliError::Usage(_))));
+        assert!(matches!(run(&args("pubkey --piv --pin-env PIN")), Err(CliError::Usage(_))));
         assert!(run(&args("sign --help")).is_ok());
         assert!(run(&args("help verify")).is_ok());
+    }
+
+    #[test]
+    fn piv_options() {
+        let o = parse_options(
+            &args("--piv --slot 9A --reader yubi --pin-env P f"),
+            &["--piv", "--slot", "--reader", "--pin-env"],
+        )
+        .unwrap();
+        assert_eq!(piv_slot(&o).unwrap(), piv::Slot::Authentication);
+        assert_eq!((o.reader.as_deref(), o.pin_env.as_deref()), (Some("yubi"), Some("P")));
+        let o = Options { piv: true, ..Options::default() };
+        assert_eq!(piv_slot(&o).unwrap(), piv::Slot::Signature);
+    }
+
+    #[test]
+    #[cfg(not(feature = "yubikey"))]
+    fn piv_without_the_feature_fails_before_reading() {
+        let Err(CliError::Failure(msg)) = run(&args("sign --piv /nonexistent/x.elf")) else {
+            panic!("expected a failure")
+        };
+        assert!(msg.contains("--features yubikey"), "{msg}");
+        let Err(CliError::Failure(msg)) = run(&args("pubkey --piv --slot 9e")) else { panic!("expected a failure") };
+        assert!(msg.contains("built without hardware support"), "{msg}");
+    }
+
+    #[test]
+    fn piv_signed_files_pass_the_kernel_verifier() {
+        use kernel_verify::elfbuild::ElfBuilder;
+        let card_key = SigningKey::from_seed(&[9; 32]);
+        let elf = ElfBuilder::minimal(Arch::X86_64).build();
+        // Signed with the development key first: --piv replaces that trailer.
+        let dev_signed = sign_file(&elf, &SigningKey::dev()).unwrap();
+        let body = trailer::strip(&dev_signed);
+        assert_eq!(body, elf.as_slice());
+        let msg = *blake3::hash(body).as_bytes();
+        let mut card = piv::tests::yubikey_signing(&card_key, 0x9D, &msg);
+        let (key, signed) = piv_signed(&mut card, piv::Slot::KeyManagement, body, &mut piv::tests::pin_ok).unwrap();
+        card.done();
+        assert_eq!(key.public_key, card_key.public_key());
+        assert_eq!(signed.len(), elf.len() + trailer::TRAILER_LEN);
+        assert_eq!(signed, sign_file(&dev_signed, &card_key).unwrap(), "same bytes as a software signature");
+        let mut trusted = TrustedKeys::empty();
+        trusted.add(card_key.public_key()).unwrap();
+        let v = verify_binary(&signed, &trusted, &VerifyPolicy::for_arch(Arch::X86_64)).unwrap();
+        assert_eq!(v.signer, card_key.public_key());
     }
 
     #[test]

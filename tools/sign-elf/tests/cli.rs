@@ -226,11 +226,31 @@ fn usage_and_refusals() {
     assert_eq!(std::fs::read_to_string(&text).unwrap(), "hello");
     // Missing input.
     assert_eq!(run(&["sign", "--dev", s(&dir.path("missing.elf"))]).status.code(), Some(1));
-    // The hardware path explains itself.
+    // The hardware path: option errors are usage errors in every build ...
     let elf = write_elf(&dir, "p.elf");
-    let piv = run(&["sign", "--piv", s(&elf)]);
-    assert_eq!(piv.status.code(), Some(1));
-    assert!(stderr(&piv).contains("built without hardware support"));
+    for bad in [
+        &["sign", "--piv", "--slot", "9f", s(&elf)][..],
+        &["sign", "--piv", "--dev", s(&elf)],
+        &["sign", "--dev", "--slot", "9c", s(&elf)],
+        &["sign", "--dev", "--reader", "Yubico", s(&elf)],
+        &["pubkey", "--piv", "--pin-env", "PIN"],
+        &["pubkey", "--piv", "--key", "k"],
+    ] {
+        assert_eq!(run(bad).status.code(), Some(2), "{bad:?}");
+    }
+    // ... and without the `yubikey` feature --piv explains how to get it, touching nothing.
+    #[cfg(not(feature = "yubikey"))]
+    {
+        let before = std::fs::read(&elf).unwrap();
+        for args in [&["sign", "--piv", "--slot", "9a", s(&elf)][..], &["pubkey", "--piv"]] {
+            let piv = run(args);
+            assert_eq!(piv.status.code(), Some(1), "{args:?}");
+            let err = stderr(&piv);
+            assert!(err.contains("built without hardware support"), "{err}");
+            assert!(err.contains("--features yubikey") && err.contains("libpcsclite"), "{err}");
+        }
+        assert_eq!(std::fs::read(&elf).unwrap(), before);
+    }
     // pubkey prints the development key.
     let out = run(&["pubkey", "--dev"]);
     assert!(stdout(&out).starts_with(&Hex(&DEV_PUBLIC_KEY).to_string()));
