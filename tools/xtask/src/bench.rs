@@ -95,8 +95,11 @@ fn bench_services() -> Vec<crate::services::Service> {
     ]
 }
 
+/// One user-space figure: name, instructions per operation, iterations.
+type Figure = (String, u64, u64);
+
 /// One `[bench] <name>: <n> ns/op over <count>` line.
-fn parse_bench_line(line: &str) -> Option<(String, u64, u64)> {
+fn parse_bench_line(line: &str) -> Option<Figure> {
     let rest = line.strip_prefix("[bench] ")?;
     let (name, numbers) = rest.split_once(": ")?;
     let per_op = number_after(numbers, "")?;
@@ -105,7 +108,7 @@ fn parse_bench_line(line: &str) -> Option<(String, u64, u64)> {
 }
 
 /// Boots the `bench` program once and collects its figures.
-fn measure_user(machine: &Machine) -> Result<Vec<(String, u64, u64)>> {
+fn measure_user(machine: &Machine) -> Result<Vec<Figure>> {
     let mut session = Session::start(machine)?;
     let deadline = Instant::now() + TIMEOUT * 3;
     let mut figures = Vec::new();
@@ -199,7 +202,7 @@ pub fn command(opts: &BenchOpts) -> Result<bool> {
     println!("  reset→ready includes the firmware (SeaBIOS + PVH loader, OpenSBI; none on aarch64).");
     println!();
     let mut rows = Vec::new();
-    let mut user_rows: Vec<(cambios_abi::Arch, Vec<(String, u64, u64)>)> = Vec::new();
+    let mut user_rows: Vec<(cambios_abi::Arch, Vec<Figure>)> = Vec::new();
     let mut ok = true;
     for &arch in &opts.arches {
         let kernel = crate::build::build(&BuildOpts { arch, release: true, selftest: false })?;
