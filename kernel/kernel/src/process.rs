@@ -36,6 +36,11 @@ use crate::{arch, layout, sched};
 
 /// Regions one process may have (image segments, stack, anonymous mappings).
 pub const MAX_REGIONS: usize = 64;
+/// Processes the table holds, exit statuses not yet collected included: a parent that never
+/// waits cannot fill the kernel heap with zombies (`spawn` fails with `OutOfMemory` instead).
+pub const MAX_PROCESSES: usize = 512;
+/// Anonymous memory one process may have mapped at once (`map_anon` beyond it: `OutOfMemory`).
+pub const MAX_ANON_BYTES: u64 = 256 << 20;
 
 /// A process id. Ids count up from 1 and are not reused while the kernel runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -92,7 +97,9 @@ struct Process {
     principal: [u8; 32],
     caps: CapSet,
     root: PhysAddr,
-    regions: Box<RegionList<MAX_REGIONS>>,
+    /// The address space's regions; dropped when the thread is reaped (a zombie keeps only
+    /// its exit status).
+    regions: Option<Box<RegionList<MAX_REGIONS>>>,
     parent: Option<Pid>,
     thread: Option<ThreadId>,
     /// The thread of this process blocked in `wait`, if any.
@@ -191,7 +198,13 @@ fn build_space(image: &Image<'_>) -> Result<(PhysAddr, Box<RegionList<MAX_REGION
 
 fn fill_space(root: PhysAddr, regions: &mut RegionList<MAX_REGIONS>, image: &Image<'_>) -> Result<(), KernelError> {
     let mut tables = UserTableFrames { used: 0 };
-    for seg in image.segments {
+    // In address order (the ELF standard's order, which the page-sharing logic below needs).
+    let mut sorted = [None; cambios_abi::layout::MAX_LOAD_SEGMENTS];
+    for (slot, seg) in sorted.iter_mut().zip(image.segments) {
+        *slot = Some(*seg);
+    }
+    sorted.sort_unstable_by_key(|s| s.map_or(u64::MAX, |s| s.vaddr));
+    for seg in sorted.iter().flatten() {
         let first = seg.vaddr & !(PAGE_SIZE - 1);
         let end = kernel_core::addr::align_up(seg.vaddr + seg.mem_size, PAGE_SIZE)
             .ok_or(KernelError::AddressSpace("segment end"))?;
@@ -262,6 +275,9 @@ fn fill_space(root: PhysAddr, regions: &mut RegionList<MAX_REGIONS>, image: &Ima
 
 /// Creates a process from a verified image, as a child of `parent`, ready to run.
 pub fn create(image: &Image<'_>, parent: Option<Pid>) -> Result<Pid, KernelError> {
+    if TABLE.lock().processes.len() >= MAX_PROCESSES {
+        return Err(KernelError::AddressSpace("process table full (exit statuses not collected?)"));
+    }
     let (root, regions) = build_space(image)?;
     let mut table = TABLE.lock();
     let pid = Pid(table.next_pid);
@@ -281,7 +297,7 @@ pub fn create(image: &Image<'_>, parent: Option<Pid>) -> Result<Pid, KernelError
             principal: image.principal,
             caps: image.caps,
             root,
-            regions,
+            regions: Some(regions),
             parent,
             thread: Some(thread),
             waiter: None,
@@ -339,6 +355,7 @@ pub fn thread_reaped(pid: Pid) {
         let mut table = TABLE.lock();
         let Some(p) = table.processes.get_mut(&pid) else { return };
         p.thread = None;
+        p.regions = None;
         let root = p.root;
         let remove = match p.life {
             Life::Exited { status, released: false } => {
@@ -398,14 +415,19 @@ pub fn copy_to_user(va: u64, src: &[u8]) -> Result<(), SysError> {
 /// Maps `len` bytes of zeroed anonymous memory into the running process.
 pub fn map_anon(len: u64, write: bool) -> Result<u64, SysError> {
     with_current(|_, p| {
-        let start = p
-            .regions
+        let root = p.root;
+        let regions = p.regions.as_mut().ok_or(SysError::InvalidArgument)?;
+        let anon: u64 = regions.iter().filter(|r| r.kind == RegionKind::Anon).map(|r| r.len).sum();
+        if anon.saturating_add(len) > MAX_ANON_BYTES {
+            return Err(SysError::OutOfMemory);
+        }
+        let start = regions
             .find_free(len, cambios_abi::layout::USER_ANON_BASE, cambios_abi::layout::USER_ANON_END)
             .map_err(|_| SysError::OutOfMemory)?;
         let access = if write { RegionAccess::ReadWrite } else { RegionAccess::Read };
-        p.regions.insert(Region { start, len, kind: RegionKind::Anon, access }).map_err(|_| SysError::OutOfMemory)?;
-        if map_fresh(p.root, start, len / PAGE_SIZE, user_attrs(write, false)).is_err() {
-            let _ = p.regions.remove(start, len);
+        regions.insert(Region { start, len, kind: RegionKind::Anon, access }).map_err(|_| SysError::OutOfMemory)?;
+        if map_fresh(root, start, len / PAGE_SIZE, user_attrs(write, false)).is_err() {
+            let _ = regions.remove(start, len);
             return Err(SysError::OutOfMemory);
         }
         Ok(start)
@@ -415,13 +437,15 @@ pub fn map_anon(len: u64, write: bool) -> Result<u64, SysError> {
 /// Unmaps an anonymous mapping of the running process (exactly as `map_anon` returned it).
 pub fn unmap(start: u64, len: u64) -> Result<(), SysError> {
     with_current(|_, p| {
-        match p.regions.find(start) {
+        let root = p.root;
+        let regions = p.regions.as_mut().ok_or(SysError::InvalidArgument)?;
+        match regions.find(start) {
             Some(r) if r.kind == RegionKind::Anon && r.start == start && r.len == len => {}
             Some(_) => return Err(SysError::InvalidArgument),
             None => return Err(SysError::NotFound),
         }
-        p.regions.remove(start, len).map_err(|_| SysError::InvalidArgument)?;
-        unmap_and_free(p.root, start, len / PAGE_SIZE);
+        regions.remove(start, len).map_err(|_| SysError::InvalidArgument)?;
+        unmap_and_free(root, start, len / PAGE_SIZE);
         Ok(())
     })
 }
@@ -481,7 +505,7 @@ pub fn list() -> alloc::vec::Vec<Summary> {
                 Life::Running => "running",
                 Life::Exited { .. } | Life::Collected => "exited",
             },
-            mapped: p.regions.total_bytes(),
+            mapped: p.regions.as_ref().map_or(0, |r| r.total_bytes()),
         })
         .collect()
 }

@@ -282,9 +282,7 @@ pub fn after_switch() {
         let _ = state.scheduler.switch_done(cpu());
         for slot in reclaimed.iter_mut() {
             let Ok(Some((id, _code))) = state.scheduler.take_reapable(cpu()) else { break };
-            let thread = state.threads.get_mut(id.slot()).and_then(Option::take);
-            let _ = state.scheduler.release(id);
-            *slot = thread.map(|t| (t, id));
+            *slot = state.threads.get_mut(id.slot()).and_then(Option::take).map(|t| (t, id));
         }
     }
     for (thread, id) in reclaimed.into_iter().flatten() {
@@ -294,6 +292,8 @@ pub fn after_switch() {
         {
             kerror!("[sched] thread {id}: kernel stack not freed: {e}");
         }
+        // Only now may the slot (and with it the kernel-stack slot) be reused.
+        let _ = STATE.lock().scheduler.release(id);
         if let Some(pid) = owner {
             process::thread_reaped(pid);
         }

@@ -309,11 +309,14 @@ pub fn command() -> Result<()> {
     println!();
     println!("Unit tests (#[test] functions)");
     let mut tests = 0;
-    for (name, dir, n) in tests_per_crate(&root) {
-        println!("  {:<20} {:<24} {n:>6}", name, display_path(&dir));
+    let rows = tests_per_crate(&root);
+    let width = rows.iter().map(|(name, dir, _)| name.len() + 1 + display_path(dir).len()).max().unwrap_or(0).max(45);
+    for (name, dir, n) in &rows {
+        let label = format!("{name:<20} {}", display_path(dir));
+        println!("  {label:<width$} {n:>6}");
         tests += n;
     }
-    println!("  {:<45} {tests:>6}", "total");
+    println!("  {:<width$} {tests:>6}", "total");
     let per_arch: Vec<String> = cambios_abi::Arch::ALL
         .iter()
         .map(|&arch| {

@@ -252,6 +252,8 @@ pub const MATRIX: &[QemuTest] = &[
     QemuTest {
         name: "user-syscalls",
         services: Some(SYSCALLS),
+        // badargs maps the whole 256 MiB anonymous-memory budget of one process.
+        mem_mib: 1024,
         append: "cambios.log=debug",
         outcome: Outcome::User(&SYSCALLS_CHECK),
         ..USER

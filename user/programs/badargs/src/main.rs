@@ -103,6 +103,56 @@ fn main() -> i32 {
         Err(e) => c.fail("wait non-child (self)", format_args!("get_pid failed: {e:?}")),
     }
 
+    // The per-process anonymous-memory budget (256 MiB): the fifth 64 MiB mapping is refused.
+    let mut budget = [0u64; 5];
+    let mut refused = None;
+    for (i, slot) in budget.iter_mut().enumerate() {
+        match call(map, MAX_MAP_ANON, PROT_READ_WRITE) {
+            Ok(addr) => *slot = addr,
+            Err(e) => {
+                refused = Some((i, e));
+                break;
+            }
+        }
+    }
+    for addr in budget.iter().filter(|a| **a != 0) {
+        // SAFETY: these ranges were mapped by this loop and nothing uses them.
+        let _ = unsafe { raw::syscall(Syscall::Unmap.number(), [*addr, MAX_MAP_ANON, 0, 0, 0, 0]) };
+    }
+    match refused {
+        Some((4, SysError::OutOfMemory)) => println!("[badargs] map_anon beyond the budget: ok"),
+        other => {
+            c.fail("map_anon beyond the budget", format_args!("refusal {other:?}, expected the 5th with OutOfMemory"))
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    {
+        // A syscall with RFLAGS.NT set must return normally (the kernel's iretq would fault).
+        let pid: u64;
+        // SAFETY: sets NT, makes a get_pid syscall (rcx/r11 clobbered by the CPU), clears NT
+        // again; touches no memory but the stack slots pushfq/popfq use.
+        unsafe {
+            core::arch::asm!(
+                "pushfq",
+                "orq $0x4000, (%rsp)",
+                "popfq",
+                "syscall",
+                "pushfq",
+                "andq $~0x4000, (%rsp)",
+                "popfq",
+                inlateout("rax") Syscall::GetPid.number() => pid,
+                out("rcx") _,
+                out("r11") _,
+                options(att_syntax)
+            );
+        }
+        match sys::pid() {
+            Ok(me) if u64::from(me.0) == pid => println!("[badargs] syscall with RFLAGS.NT set: ok"),
+            other => c.fail("syscall with RFLAGS.NT set", format_args!("got {pid:#x}, get_pid says {other:?}")),
+        }
+    }
+
     let spawned = sys::spawn("no-such-module").map(|pid| u64::from(pid.0));
     if let Ok(pid) = spawned {
         let _ = sys::wait(libsys::Pid(pid as u32));

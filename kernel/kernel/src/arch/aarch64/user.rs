@@ -443,14 +443,18 @@ pub fn user_teardown(root: PhysAddr, leaf: &mut impl FnMut(PhysAddr, usize), tab
 /// unification, then invalidates the instruction cache (the lines may be cached under another
 /// alias, so all of it), with the barriers the architecture requires.
 pub fn sync_code(kernel_va: u64, len: u64) {
-    const LINE: u64 = 64;
-    let mut line = kernel_va & !(LINE - 1);
+    let ctr: u64;
+    // SAFETY: reading CTR_EL0 has no side effects.
+    unsafe { core::arch::asm!("mrs {0}, ctr_el0", out(reg) ctr, options(nomem, nostack, preserves_flags)) };
+    // DminLine (bits 19:16): log2 of the smallest data-cache line in 4-byte words.
+    let line_size: u64 = 4 << ((ctr >> 16) & 0xf);
+    let mut line = kernel_va & !(line_size - 1);
     let end = kernel_va.saturating_add(len);
     // Bounded by `len`, which is at most one page per call.
     while line < end {
         // SAFETY: `dc cvau` only cleans a cache line of mapped kernel memory (the direct map).
         unsafe { core::arch::asm!("dc cvau, {0}", in(reg) line, options(nostack, preserves_flags)) };
-        line += LINE;
+        line += line_size;
     }
     // SAFETY: barriers and a whole instruction-cache invalidation have no memory effects
     // beyond the caches.

@@ -145,6 +145,10 @@ x86_64_isr_common:
     testb $3, 24(%rsp)
     jz 1f
     swapgs
+    /* Interrupt gates do not clear AC (SMAP's override) or NT: clear both for the kernel. The
+       user's RFLAGS is in the frame and comes back with iretq. */
+    pushq $0x2
+    popfq
 1:
     pushq %rax
     pushq %rbx
@@ -267,6 +271,8 @@ pub fn init_traps() -> Result<TrapReport, KernelError> {
 /// Called by `x86_64_isr_common` with the saved frame.
 extern "C" fn x86_64_trap_handler(frame: &mut TrapFrame) {
     match frame.vector {
+        // NMI and machine check are the machine's, not the running program's.
+        2 | 18 => fault(frame),
         0..=31 if frame.is_from_user() => user_fault(frame),
         0..=31 => fault(frame),
         v if v == u64::from(TIMER_VECTOR) => {

@@ -9,7 +9,8 @@
 //! * **SYSCALL** (`x86_64_syscall_entry`): switches to the thread's kernel stack (from the
 //!   per-CPU block), builds the same [`TrapFrame`](super::trap::TrapFrame) an interrupt
 //!   would, calls the portable dispatcher, and leaves through the common `iretq` tail, so
-//!   every path back to user mode is one piece of code. `IA32_FMASK` clears IF, DF, TF and AC:
+//!   every path back to user mode is one piece of code. `IA32_FMASK` clears IF, DF, TF, AC, NT,
+//!   IOPL, RF and ID (a user-set NT would make the final `iretq` fault in the kernel):
 //!   syscalls run with interrupts masked, and AC stays clear so SMAP keeps the kernel out of
 //!   user pages (user memory is only copied through the direct map, `crate::usercopy`).
 //! * **Context switch** (`x86_64_switch_context`): saves the callee-saved registers on the
@@ -41,11 +42,14 @@ const MSR_FMASK: u32 = 0xc000_0084;
 const MSR_GS_BASE: u32 = 0xc000_0101;
 const MSR_KERNEL_GS_BASE: u32 = 0xc000_0102;
 const EFER_SCE: u64 = 1 << 0;
-/// RFLAGS bits cleared on SYSCALL: TF (8), IF (9), DF (10), AC (18).
-const FMASK: u64 = (1 << 8) | (1 << 9) | (1 << 10) | (1 << 18);
+/// RFLAGS bits cleared on SYSCALL: TF (8), IF (9), DF (10), IOPL (12-13), NT (14), RF (16),
+/// AC (18), ID (21). NT in particular: `iretq` with NT set raises #GP in the kernel.
+const FMASK: u64 = (1 << 8) | (1 << 9) | (1 << 10) | (3 << 12) | (1 << 14) | (1 << 16) | (1 << 18) | (1 << 21);
 /// RFLAGS of a new user thread: IF set, reserved bit 1.
 const USER_RFLAGS: u64 = 0x202;
 const CR0_MP: u64 = 1 << 1;
+/// Native x87 error reporting (#MF) instead of the legacy FERR#/IRQ 13 path.
+const CR0_NE: u64 = 1 << 5;
 const CR0_EM: u64 = 1 << 2;
 const CR0_TS: u64 = 1 << 3;
 const CR4_OSFXSR: u64 = 1 << 9;
@@ -275,7 +279,7 @@ pub fn init_user_mode() {
         cpu::wrmsr(MSR_LSTAR, x86_64_syscall_entry as *const () as u64);
         cpu::wrmsr(MSR_FMASK, FMASK);
         cpu::wrmsr(MSR_EFER, cpu::rdmsr(MSR_EFER) | EFER_SCE);
-        cpu::write_cr0((cpu::read_cr0() | CR0_MP) & !(CR0_EM | CR0_TS));
+        cpu::write_cr0((cpu::read_cr0() | CR0_MP | CR0_NE) & !(CR0_EM | CR0_TS));
         cpu::write_cr4(cpu::read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT);
         core::arch::asm!("fninit", options(att_syntax, nomem, nostack));
     }
