@@ -2,8 +2,9 @@
 //! System capabilities a boot manifest can grant to a service.
 //!
 //! A process holds exactly the capabilities its manifest entry lists and nothing else; a
-//! spawned child gets its own manifest entry's set, never its parent's. Endpoint
-//! capabilities join with the IPC issue.
+//! spawned child gets its own manifest entry's set, never its parent's. Endpoint capabilities
+//! (with send / receive / grant rights) live in each process's capability table
+//! (`crate::ipc`).
 
 /// One system capability.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -13,11 +14,26 @@ pub enum Capability {
     ConsoleWrite = 0,
     /// Start manifest-listed modules as children (`spawn`).
     Spawn = 1,
+    /// Read serial console input (`console_read`); the console then belongs to user space.
+    ConsoleRead = 2,
+    /// Read the audit ring (`audit_read`).
+    AuditRead = 3,
+    /// End other processes (`kill`).
+    Kill = 4,
+    /// Power the machine off or reboot it (`power`).
+    Power = 5,
 }
 
 impl Capability {
     /// Every capability, in bit order.
-    pub const ALL: [Capability; 2] = [Capability::ConsoleWrite, Capability::Spawn];
+    pub const ALL: [Capability; 6] = [
+        Capability::ConsoleWrite,
+        Capability::Spawn,
+        Capability::ConsoleRead,
+        Capability::AuditRead,
+        Capability::Kill,
+        Capability::Power,
+    ];
 
     /// The bit in a [`CapSet`].
     pub const fn bit(self) -> u64 {
@@ -29,6 +45,10 @@ impl Capability {
         match self {
             Capability::ConsoleWrite => "console-write",
             Capability::Spawn => "spawn",
+            Capability::ConsoleRead => "console-read",
+            Capability::AuditRead => "audit-read",
+            Capability::Kill => "kill",
+            Capability::Power => "power",
         }
     }
 

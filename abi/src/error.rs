@@ -19,6 +19,18 @@ pub enum SysError {
     NoChild = -6,
     /// The module exists but failed verification.
     VerificationFailed = -7,
+    /// A non-blocking operation would have to wait.
+    WouldBlock = -8,
+    /// The timeout passed before the operation could complete.
+    TimedOut = -9,
+    /// The endpoint's queue is full (non-blocking send).
+    QueueFull = -10,
+    /// The capability slot is empty, or the capability was revoked.
+    BadCapability = -11,
+    /// The capability lacks the right the operation needs.
+    MissingRight = -12,
+    /// The interceptor's policy refused the operation.
+    Denied = -13,
     /// The number does not name a syscall.
     UnknownSyscall = -38,
     /// The kernel returned a code this ABI version does not know.
@@ -27,7 +39,7 @@ pub enum SysError {
 
 impl SysError {
     /// Every error, for tables and tests.
-    pub const ALL: [SysError; 9] = [
+    pub const ALL: [SysError; 15] = [
         SysError::InvalidArgument,
         SysError::PermissionDenied,
         SysError::OutOfMemory,
@@ -35,6 +47,12 @@ impl SysError {
         SysError::BadAddress,
         SysError::NoChild,
         SysError::VerificationFailed,
+        SysError::WouldBlock,
+        SysError::TimedOut,
+        SysError::QueueFull,
+        SysError::BadCapability,
+        SysError::MissingRight,
+        SysError::Denied,
         SysError::UnknownSyscall,
         SysError::Unrecognised,
     ];
@@ -59,6 +77,12 @@ impl SysError {
             SysError::BadAddress => "BadAddress",
             SysError::NoChild => "NoChild",
             SysError::VerificationFailed => "VerificationFailed",
+            SysError::WouldBlock => "WouldBlock",
+            SysError::TimedOut => "TimedOut",
+            SysError::QueueFull => "QueueFull",
+            SysError::BadCapability => "BadCapability",
+            SysError::MissingRight => "MissingRight",
+            SysError::Denied => "Denied",
             SysError::UnknownSyscall => "UnknownSyscall",
             SysError::Unrecognised => "Unrecognised",
         }
@@ -74,6 +98,12 @@ impl SysError {
             SysError::BadAddress => "bad user address",
             SysError::NoChild => "no such child process",
             SysError::VerificationFailed => "module failed verification",
+            SysError::WouldBlock => "operation would block",
+            SysError::TimedOut => "timed out",
+            SysError::QueueFull => "endpoint queue full",
+            SysError::BadCapability => "no such capability (empty slot or revoked)",
+            SysError::MissingRight => "the capability lacks the needed right",
+            SysError::Denied => "denied by policy",
             SysError::UnknownSyscall => "unknown syscall number",
             SysError::Unrecognised => "unrecognised error code",
         }

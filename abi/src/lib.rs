@@ -8,11 +8,13 @@
 //! `docs/abi/syscalls.md` is the reference for user programs.
 #![cfg_attr(not(test), no_std)]
 
+pub mod audit;
 pub mod bootlog;
 pub mod cap;
 pub mod error;
 pub mod exit;
 pub mod initrd;
+pub mod ipc;
 pub mod layout;
 pub mod syscall;
 

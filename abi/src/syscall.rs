@@ -44,11 +44,37 @@ pub enum Syscall {
     GetTime = 10,
     /// Copy a [`MemInfo`] record (physical memory totals) to a user buffer.
     MemInfo = 11,
+    /// Create an endpoint; the caller gets a capability with every right.
+    EndpointCreate = 12,
+    /// Send a message to an endpoint (needs the send right).
+    Send = 13,
+    /// Receive a message from an endpoint (needs the receive right).
+    Receive = 14,
+    /// Send a message and wait for the reply, which only the receiver can give.
+    Call = 15,
+    /// Answer a call received with `receive`.
+    Reply = 16,
+    /// Invalidate every other capability for an endpoint the caller owns.
+    CapRevoke = 17,
+    /// Empty one of the caller's capability slots.
+    CapDrop = 18,
+    /// List the caller's capabilities ([`crate::ipc::CapRecord`]s).
+    CapList = 19,
+    /// Copy audit events out (needs `audit-read`).
+    AuditRead = 20,
+    /// Read serial console input (needs `console-read`).
+    ConsoleRead = 21,
+    /// List processes ([`ProcRecord`]s).
+    ProcessList = 22,
+    /// End another process (needs `kill`).
+    Kill = 23,
+    /// Power off or reboot the machine (needs `power`).
+    Power = 24,
 }
 
 impl Syscall {
     /// Every syscall, in number order.
-    pub const ALL: [Syscall; 12] = [
+    pub const ALL: [Syscall; 25] = [
         Syscall::Exit,
         Syscall::Yield,
         Syscall::Sleep,
@@ -61,6 +87,19 @@ impl Syscall {
         Syscall::Wait,
         Syscall::GetTime,
         Syscall::MemInfo,
+        Syscall::EndpointCreate,
+        Syscall::Send,
+        Syscall::Receive,
+        Syscall::Call,
+        Syscall::Reply,
+        Syscall::CapRevoke,
+        Syscall::CapDrop,
+        Syscall::CapList,
+        Syscall::AuditRead,
+        Syscall::ConsoleRead,
+        Syscall::ProcessList,
+        Syscall::Kill,
+        Syscall::Power,
     ];
 
     /// Decodes a syscall number.
@@ -88,21 +127,39 @@ impl Syscall {
             Syscall::Wait => "wait",
             Syscall::GetTime => "get_time",
             Syscall::MemInfo => "mem_info",
+            Syscall::EndpointCreate => "endpoint_create",
+            Syscall::Send => "send",
+            Syscall::Receive => "receive",
+            Syscall::Call => "call",
+            Syscall::Reply => "reply",
+            Syscall::CapRevoke => "cap_revoke",
+            Syscall::CapDrop => "cap_drop",
+            Syscall::CapList => "cap_list",
+            Syscall::AuditRead => "audit_read",
+            Syscall::ConsoleRead => "console_read",
+            Syscall::ProcessList => "process_list",
+            Syscall::Kill => "kill",
+            Syscall::Power => "power",
         }
     }
 
     /// How many argument registers the syscall reads.
     pub const fn arg_count(self) -> usize {
         match self {
-            Syscall::Yield | Syscall::GetPid | Syscall::GetTime => 0,
-            Syscall::Exit | Syscall::Sleep => 1,
+            Syscall::Yield | Syscall::GetPid | Syscall::GetTime | Syscall::EndpointCreate => 0,
+            Syscall::Exit | Syscall::Sleep | Syscall::Reply | Syscall::CapRevoke | Syscall::CapDrop => 1,
+            Syscall::Kill | Syscall::Power => 1,
+            Syscall::Send | Syscall::Receive | Syscall::Call | Syscall::ConsoleRead => 3,
             Syscall::GetPrincipal
             | Syscall::ConsoleWrite
             | Syscall::MapAnon
             | Syscall::Unmap
             | Syscall::Spawn
             | Syscall::Wait
-            | Syscall::MemInfo => 2,
+            | Syscall::MemInfo
+            | Syscall::CapList
+            | Syscall::AuditRead
+            | Syscall::ProcessList => 2,
         }
     }
 
@@ -111,6 +168,10 @@ impl Syscall {
         match self {
             Syscall::ConsoleWrite => Some(Capability::ConsoleWrite),
             Syscall::Spawn => Some(Capability::Spawn),
+            Syscall::AuditRead => Some(Capability::AuditRead),
+            Syscall::ConsoleRead => Some(Capability::ConsoleRead),
+            Syscall::Kill => Some(Capability::Kill),
+            Syscall::Power => Some(Capability::Power),
             _ => None,
         }
     }
@@ -176,18 +237,101 @@ impl MemInfo {
     }
 }
 
+/// `power` operations.
+pub const POWER_OFF: u64 = 0;
+/// `power`: reboot.
+pub const POWER_REBOOT: u64 = 1;
+
+/// One `process_list` record ([`ProcRecord::SIZE`] bytes, little-endian): pid u32, parent pid
+/// u32 (0 = none), state u8 (0 running, 1 exited), cpu u8, reserved u16, reserved u32,
+/// Principal [32], name [24] (NUL-padded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcRecord {
+    /// Process id.
+    pub pid: u32,
+    /// Parent's pid, 0 for none.
+    pub parent: u32,
+    /// 0 running, 1 exited (status not yet collected).
+    pub state: u8,
+    /// The CPU it runs on.
+    pub cpu: u8,
+    /// Its Principal.
+    pub principal: [u8; 32],
+    /// Its module name (truncated to 24 bytes).
+    pub name: [u8; 24],
+}
+
+impl ProcRecord {
+    /// Size of one record.
+    pub const SIZE: usize = 72;
+
+    /// The record as bytes.
+    pub fn to_bytes(&self) -> [u8; ProcRecord::SIZE] {
+        let mut b = [0u8; ProcRecord::SIZE];
+        let mut put = |at: usize, src: &[u8]| {
+            if let Some(dst) = b.get_mut(at..at + src.len()) {
+                dst.copy_from_slice(src);
+            }
+        };
+        put(0, &self.pid.to_le_bytes());
+        put(4, &self.parent.to_le_bytes());
+        put(8, &[self.state, self.cpu]);
+        put(16, &self.principal);
+        put(48, &self.name);
+        b
+    }
+
+    /// Parses a record.
+    pub fn from_bytes(b: &[u8; ProcRecord::SIZE]) -> ProcRecord {
+        let word = |at: usize| {
+            let mut w = [0u8; 4];
+            if let Some(src) = b.get(at..at + 4) {
+                w.copy_from_slice(src);
+            }
+            u32::from_le_bytes(w)
+        };
+        let mut principal = [0u8; 32];
+        if let Some(src) = b.get(16..48) {
+            principal.copy_from_slice(src);
+        }
+        let mut name = [0u8; 24];
+        if let Some(src) = b.get(48..72) {
+            name.copy_from_slice(src);
+        }
+        ProcRecord {
+            pid: word(0),
+            parent: word(4),
+            state: b.get(8).copied().unwrap_or(0),
+            cpu: b.get(9).copied().unwrap_or(0),
+            principal,
+            name,
+        }
+    }
+
+    /// The name as text (up to the first NUL).
+    pub fn name_str(&self) -> &str {
+        let end = self.name.iter().position(|&c| c == 0).unwrap_or(self.name.len());
+        self.name.get(..end).and_then(|n| core::str::from_utf8(n).ok()).unwrap_or("?")
+    }
+}
+
 /// How a process ended, as returned by `wait`: the low 32 bits hold the exit code for a
-/// normal exit; a fatal fault sets bit 32 and puts the [`FaultKind`] in bits 0..8.
+/// normal exit; a fatal fault sets bit 32 and puts the [`FaultKind`] in bits 0..8; `kill` is
+/// bit 33 alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitStatus {
     /// The process called `exit(code)` (or returned `code` from `main`).
     Exited(u32),
     /// The kernel ended the process after a fatal fault.
     Faulted(FaultKind),
+    /// Another process ended it with `kill`.
+    Killed,
 }
 
 /// Bit 32 of an encoded [`ExitStatus`]: the process was killed by a fault.
 const FAULTED_BIT: u64 = 1 << 32;
+/// Bit 33 of an encoded [`ExitStatus`]: the process was killed by another.
+const KILLED_BIT: u64 = 1 << 33;
 
 impl ExitStatus {
     /// The value `wait` returns.
@@ -195,12 +339,15 @@ impl ExitStatus {
         match self {
             ExitStatus::Exited(code) => code as u64,
             ExitStatus::Faulted(kind) => FAULTED_BIT | kind as u64,
+            ExitStatus::Killed => KILLED_BIT,
         }
     }
 
     /// Decodes a `wait` result.
     pub fn decode(raw: u64) -> Option<ExitStatus> {
-        if raw & FAULTED_BIT != 0 {
+        if raw == KILLED_BIT {
+            Some(ExitStatus::Killed)
+        } else if raw & FAULTED_BIT != 0 {
             FaultKind::from_code(raw & 0xff).map(ExitStatus::Faulted)
         } else if raw >> 32 == 0 {
             Some(ExitStatus::Exited(raw as u32))
@@ -265,7 +412,7 @@ mod tests {
             assert_eq!(s.number(), i as u64);
             assert_eq!(Syscall::from_number(s.number()), Ok(*s));
         }
-        assert_eq!(Syscall::from_number(12), Err(SysError::UnknownSyscall));
+        assert_eq!(Syscall::from_number(25), Err(SysError::UnknownSyscall));
         assert_eq!(Syscall::from_number(u64::MAX), Err(SysError::UnknownSyscall));
     }
 
@@ -279,7 +426,12 @@ mod tests {
 
     #[test]
     fn exit_status_round_trips() {
-        for s in [ExitStatus::Exited(0), ExitStatus::Exited(u32::MAX), ExitStatus::Faulted(FaultKind::PageFault)] {
+        for s in [
+            ExitStatus::Exited(0),
+            ExitStatus::Exited(u32::MAX),
+            ExitStatus::Faulted(FaultKind::PageFault),
+            ExitStatus::Killed,
+        ] {
             assert_eq!(ExitStatus::decode(s.encode()), Some(s));
         }
         assert_eq!(ExitStatus::decode(1 << 40), None);

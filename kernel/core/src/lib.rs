@@ -9,9 +9,12 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod addr;
+pub mod audit;
+pub mod cap;
 pub mod clock;
 pub mod cmdline;
 pub mod frame;
+pub mod ipc;
 pub mod memmap;
 pub mod paging;
 pub mod sched;

@@ -55,16 +55,22 @@ impl InterruptMask for NoMask {
 pub enum LockClass {
     /// The process table: processes, their address spaces and region lists.
     Processes = 2,
+    /// One IPC endpoint's queue and waiters (one endpoint lock at a time).
+    Endpoint = 3,
+    /// The table of pending calls (reply tokens).
+    Replies = 4,
     /// The scheduler and the thread table (taken in the timer interrupt).
-    Scheduler = 3,
+    Scheduler = 5,
     /// Boot-time state handed from one half of the boot to the other.
-    Boot = 5,
+    Boot = 6,
     /// Kernel heap (below `Frames`: a growing heap may take frames while it holds its lock).
     Heap = 8,
     /// Frame allocator and memory bookkeeping.
     Frames = 10,
     /// Per-CPU timer state (deadlines), taken in the timer interrupt.
     Timer = 60,
+    /// The global audit ring (the per-CPU buffers need no lock).
+    Audit = 70,
     /// The boot monitor's line editor.
     MonitorLine = 80,
     /// Serial console output and the log (any code may log while holding the locks above).
@@ -78,10 +84,13 @@ impl LockClass {
     pub const fn name(self) -> &'static str {
         match self {
             LockClass::Processes => "Processes",
+            LockClass::Endpoint => "Endpoint",
+            LockClass::Replies => "Replies",
             LockClass::Scheduler => "Scheduler",
             LockClass::Boot => "Boot",
             LockClass::Frames => "Frames",
             LockClass::Timer => "Timer",
+            LockClass::Audit => "Audit",
             LockClass::Heap => "Heap",
             LockClass::MonitorLine => "MonitorLine",
             LockClass::Console => "Console",

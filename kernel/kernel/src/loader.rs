@@ -24,6 +24,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use cambios_abi::audit::EventKind;
 use cambios_abi::cap::CapSet;
 use cambios_abi::error::SysError;
 use cambios_abi::initrd;
@@ -54,6 +55,8 @@ struct Module {
     principal: [u8; 32],
     caps: CapSet,
     priority: Priority,
+    provides: u64,
+    uses: u64,
 }
 
 static REGISTRY: SpinLock<Option<&'static [Module]>> = SpinLock::new(LockClass::Boot, None);
@@ -137,6 +140,8 @@ pub fn load_boot_modules(info: &BootInfo) -> Result<(), KernelError> {
                     principal: entry.principal,
                     caps: entry.caps,
                     priority: priority(entry.priority),
+                    provides: entry.provides,
+                    uses: entry.uses,
                 });
                 if entry.start == StartPolicy::AtBoot {
                     boot.push(registry.len() - 1);
@@ -144,7 +149,10 @@ pub fn load_boot_modules(info: &BootInfo) -> Result<(), KernelError> {
                     kinfo!("[loader] {}: verified, started on demand", entry.name);
                 }
             }
-            Err(e) => kinfo!("[loader] {}: REJECTED: {e}", entry.name),
+            Err(e) => {
+                kinfo!("[loader] {}: REJECTED: {e}", entry.name);
+                crate::audit::log(EventKind::VerifyFailed, 0, &entry.principal, u64::from(e.code()), 0);
+            }
         }
     }
     for module in archive.entries() {
@@ -155,6 +163,9 @@ pub fn load_boot_modules(info: &BootInfo) -> Result<(), KernelError> {
     }
     let registry: &'static [Module] = Box::leak(registry.into_boxed_slice());
     *REGISTRY.lock() = Some(registry);
+    if boot.iter().filter_map(|i| registry.get(*i)).any(|m| m.caps.contains(cambios_abi::cap::Capability::ConsoleRead)) {
+        crate::monitor::reserve_for_user();
+    }
     for index in boot {
         if let Some(module) = registry.get(index) {
             match start(module, None) {
@@ -191,7 +202,12 @@ fn start(module: &Module, parent: Option<Pid>) -> Result<Pid, KernelError> {
         caps: module.caps,
         priority: module.priority,
     };
-    process::create(&image, parent)
+    let pid = process::create(&image, parent)?;
+    // Its well-known endpoint capabilities, before it can run (interrupts are masked).
+    if let Err(e) = crate::ipc::grant_well_known(pid, module.provides, module.uses) {
+        kwarn!("[loader] {}: endpoint capabilities not granted: {e}", module.name);
+    }
+    Ok(pid)
 }
 
 /// Starts the registered module `name` as a child of `parent` (the `spawn` syscall), or

@@ -18,6 +18,8 @@ mod console;
 #[cfg(target_os = "none")]
 mod arch;
 #[cfg(target_os = "none")]
+mod audit;
+#[cfg(target_os = "none")]
 mod boot_sequence;
 #[cfg(target_os = "none")]
 mod device_tree;
@@ -25,6 +27,10 @@ mod device_tree;
 mod error;
 #[cfg(target_os = "none")]
 mod heap;
+#[cfg(target_os = "none")]
+mod interceptor;
+#[cfg(target_os = "none")]
+mod ipc;
 #[cfg(target_os = "none")]
 mod layout;
 #[cfg(target_os = "none")]

@@ -8,8 +8,12 @@
 //! ([`on_serial_interrupt`]); the idle loop turns them into lines and runs commands
 //! ([`poll`]). Nothing is printed unless the user types something.
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use crate::sync::SpinLock;
+use cambios_abi::error::SysError;
 use cambios_abi::exit::ExitCode;
+use kernel_core::sched::{BlockReason, ThreadId};
 use kernel_core::sync::LockClass;
 
 use crate::{arch, memory, time};
@@ -22,10 +26,16 @@ struct Input {
     head: usize,
     len: usize,
     dropped: u64,
+    /// A user thread blocked in `console_read`, woken by the next input.
+    waiter: Option<ThreadId>,
 }
 
 static INPUT: SpinLock<Input> =
-    SpinLock::new(LockClass::SerialInput, Input { ring: [0; RING], head: 0, len: 0, dropped: 0 });
+    SpinLock::new(LockClass::SerialInput, Input { ring: [0; RING], head: 0, len: 0, dropped: 0, waiter: None });
+
+/// Set once a process holding `console-read` reads the console: from then on serial input
+/// belongs to user space (the shell) and the boot monitor stops reading it.
+static USER_CONSOLE: AtomicBool = AtomicBool::new(false);
 
 /// The line being typed (only the idle loop touches it).
 static LINE_BUF: SpinLock<Line> = SpinLock::new(LockClass::MonitorLine, Line { bytes: [0; LINE], len: 0 });
@@ -38,7 +48,17 @@ struct Line {
 /// Called from the serial receive interrupt: drains the UART into the ring (bounded by the
 /// UART's FIFO; bytes that do not fit are counted and dropped).
 pub fn on_serial_interrupt() {
-    let mut input = INPUT.lock();
+    let waiter = {
+        let mut input = INPUT.lock();
+        drain_uart(&mut input);
+        if input.len > 0 { input.waiter.take() } else { None }
+    };
+    if let Some(thread) = waiter {
+        crate::sched::wake(thread);
+    }
+}
+
+fn drain_uart(input: &mut Input) {
     for _ in 0..64 {
         let Some(byte) = arch::console_read_byte() else { break };
         if input.len == RING {
@@ -53,10 +73,60 @@ pub fn on_serial_interrupt() {
     }
 }
 
-/// True when received bytes wait to be processed.
+/// True when received bytes wait for the boot monitor (never once user space owns the
+/// console).
 pub fn has_input() -> bool {
-    INPUT.lock().len > 0
+    !USER_CONSOLE.load(Ordering::Relaxed) && INPUT.lock().len > 0
 }
+
+/// Hands serial input to user space from now on (the loader calls this when a boot service
+/// holds `console-read`, so nothing typed early is eaten by the boot monitor).
+pub fn reserve_for_user() {
+    USER_CONSOLE.store(true, Ordering::Relaxed);
+}
+
+/// The `console_read` syscall: copies received bytes into `out`, blocking until at least one
+/// arrives or `deadline` (uptime ns) passes. The first call hands the console to user space.
+pub fn user_read(out: &mut [u8], deadline: Option<u64>, nonblocking: bool) -> Result<usize, SysError> {
+    USER_CONSOLE.store(true, Ordering::Relaxed);
+    // Each round copies or blocks until input arrives (or the deadline).
+    let me = crate::sched::current_thread().map_err(|_| SysError::InvalidArgument)?;
+    for _ in 0..u32::MAX {
+        {
+            let mut input = INPUT.lock();
+            if input.len > 0 {
+                let mut n = 0;
+                for slot in out.iter_mut() {
+                    if input.len == 0 {
+                        break;
+                    }
+                    *slot = input.ring.get(input.head).copied().unwrap_or(0);
+                    input.head = (input.head + 1) % RING;
+                    input.len -= 1;
+                    n += 1;
+                }
+                return Ok(n);
+            }
+            if nonblocking {
+                return Err(SysError::WouldBlock);
+            }
+            input.waiter = Some(me);
+        }
+        // Interrupts are masked for the whole syscall (one CPU): the serial interrupt cannot
+        // slip in between registering above and blocking here.
+        crate::sched::block_current_until(BlockReason::Generic(CONSOLE_WAIT), deadline)
+            .map_err(|_| SysError::InvalidArgument)?;
+        crate::sched::reschedule();
+        if crate::sched::woke_by_timeout(me) {
+            INPUT.lock().waiter = None;
+            return Err(SysError::TimedOut);
+        }
+    }
+    Err(SysError::TimedOut)
+}
+
+/// Block reason value of a thread waiting in `console_read`.
+const CONSOLE_WAIT: u32 = 0xc0_0501;
 
 fn next_byte() -> Option<u8> {
     let mut input = INPUT.lock();
@@ -71,6 +141,9 @@ fn next_byte() -> Option<u8> {
 
 /// Processes pending input: echoes it, and runs each completed line. Called by the idle loop.
 pub fn poll() {
+    if USER_CONSOLE.load(Ordering::Relaxed) {
+        return;
+    }
     for _ in 0..RING {
         let Some(byte) = next_byte() else { return };
         let mut line = LINE_BUF.lock();

@@ -19,11 +19,14 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 
+use cambios_abi::audit::EventKind;
 use cambios_abi::cap::{CapSet, Capability};
 use cambios_abi::error::SysError;
+use cambios_abi::ipc::{CapKind, CapRecord};
 use cambios_abi::layout::{USER_END, USER_STACK_SIZE, USER_STACK_TOP, USER_START};
-use cambios_abi::syscall::ExitStatus;
+use cambios_abi::syscall::{ExitStatus, ProcRecord};
 use kernel_core::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
+use kernel_core::cap::CapTable;
 use kernel_core::paging::{MapAttrs, MemoryType};
 use kernel_core::sched::{BlockReason, Priority, ThreadId};
 use kernel_core::sync::LockClass;
@@ -105,6 +108,8 @@ struct Process {
     /// The thread of this process blocked in `wait`, if any.
     waiter: Option<ThreadId>,
     life: Life,
+    /// Its capability table (endpoint capabilities).
+    caps_table: Box<CapTable>,
 }
 
 struct Table {
@@ -302,8 +307,10 @@ pub fn create(image: &Image<'_>, parent: Option<Pid>) -> Result<Pid, KernelError
             thread: Some(thread),
             waiter: None,
             life: Life::Running,
+            caps_table: Box::new(CapTable::new()),
         },
     );
+    crate::audit::log(EventKind::ProcessStart, pid.0, &image.principal, u64::from(parent.map_or(0, |p| p.0)), 0);
     Ok(pid)
 }
 
@@ -312,40 +319,99 @@ pub fn create(image: &Image<'_>, parent: Option<Pid>) -> Result<Pid, KernelError
 pub fn exit_current(status: ExitStatus) -> ! {
     if let Some(pid) = sched::current_owner() {
         let mut table = TABLE.lock();
-        if let Some(p) = table.processes.get(&pid) {
-            match status {
-                ExitStatus::Exited(code) => kdebug!("[proc] {} (pid {pid}) exited with code {code}", p.name),
-                ExitStatus::Faulted(kind) => kdebug!("[proc] {} (pid {pid}) killed by a {}", p.name, kind.as_str()),
-            }
-        }
-        // Orphan the children; the ones already gone are removed with nobody left to wait.
-        let children: alloc::vec::Vec<Pid> =
-            table.processes.iter().filter(|(_, p)| p.parent == Some(pid)).map(|(c, _)| *c).collect();
-        for child in children {
-            let remove = match table.processes.get_mut(&child) {
-                Some(p) => {
-                    p.parent = None;
-                    matches!(p.life, Life::Exited { released: true, .. })
-                }
-                None => false,
-            };
-            if remove {
-                table.processes.remove(&child);
-            }
-        }
-        let mut wake = None;
-        let parent = table.processes.get(&pid).and_then(|p| p.parent);
-        if let Some(p) = table.processes.get_mut(&pid) {
-            p.life = Life::Exited { status, released: false };
-        }
-        if let Some(parent) = parent.and_then(|pp| table.processes.get_mut(&pp)) {
-            wake = parent.waiter.take();
-        }
-        if let Some(w) = wake {
-            sched::wake(w);
-        }
+        end_process(&mut table, pid, status);
     }
     sched::exit_current()
+}
+
+/// Records that `pid` ended with `status` (under the table lock): logs and audits it, orphans
+/// its children, wakes a waiting parent. The caller ends the thread.
+fn end_process(table: &mut Table, pid: Pid, status: ExitStatus) {
+    let Some(p) = table.processes.get(&pid) else { return };
+    let principal = p.principal;
+    match status {
+        ExitStatus::Exited(code) => {
+            kdebug!("[proc] {} (pid {pid}) exited with code {code}", p.name);
+            crate::audit::log(EventKind::ProcessExit, pid.0, &principal, u64::from(code), 0);
+        }
+        ExitStatus::Faulted(kind) => {
+            kdebug!("[proc] {} (pid {pid}) killed by a {}", p.name, kind.as_str());
+            crate::audit::log(EventKind::ProcessFault, pid.0, &principal, kind as u64, 0);
+        }
+        ExitStatus::Killed => kdebug!("[proc] {} (pid {pid}) was killed", p.name),
+    }
+    // Orphan the children; the ones already gone are removed with nobody left to wait.
+    let children: alloc::vec::Vec<Pid> =
+        table.processes.iter().filter(|(_, p)| p.parent == Some(pid)).map(|(c, _)| *c).collect();
+    for child in children {
+        let remove = match table.processes.get_mut(&child) {
+            Some(p) => {
+                p.parent = None;
+                matches!(p.life, Life::Exited { released: true, .. })
+            }
+            None => false,
+        };
+        if remove {
+            table.processes.remove(&child);
+        }
+    }
+    let parent = table.processes.get(&pid).and_then(|p| p.parent);
+    if let Some(p) = table.processes.get_mut(&pid) {
+        p.life = Life::Exited { status, released: false };
+    }
+    crate::ipc::process_ended(pid);
+    let wake = parent.and_then(|pp| table.processes.get_mut(&pp)).and_then(|parent| parent.waiter.take());
+    if let Some(w) = wake {
+        sched::wake(w);
+    }
+}
+
+/// Ends process `pid` on behalf of the running process (the `kill` syscall). The victim's
+/// thread is not running (one CPU: only the caller runs), so it is terminated in place and
+/// reaped at once. Killing yourself is `exit`.
+pub fn kill(pid: Pid) -> Result<(), SysError> {
+    let me = current_pid()?;
+    if pid == me {
+        exit_current(ExitStatus::Killed);
+    }
+    let thread = {
+        let mut table = TABLE.lock();
+        let victim = table.processes.get(&pid).ok_or(SysError::NotFound)?;
+        if victim.life != Life::Running {
+            return Err(SysError::NotFound);
+        }
+        let thread = victim.thread.ok_or(SysError::NotFound)?;
+        let principal = victim.principal;
+        end_process(&mut table, pid, ExitStatus::Killed);
+        crate::audit::log(EventKind::ProcessKilled, pid.0, &principal, u64::from(me.0), 0);
+        sched::terminate(thread).map_err(|_| SysError::InvalidArgument)?;
+        thread
+    };
+    let _ = thread;
+    sched::reap();
+    Ok(())
+}
+
+/// One `process_list` record per process, in pid order, into `out` (returns how many).
+pub fn records(out: &mut [ProcRecord]) -> usize {
+    let table = TABLE.lock();
+    let mut n = 0;
+    for ((pid, p), slot) in table.processes.iter().zip(out.iter_mut()) {
+        let mut name = [0u8; 24];
+        for (o, b) in name.iter_mut().zip(p.name.bytes()) {
+            *o = b;
+        }
+        *slot = ProcRecord {
+            pid: pid.0,
+            parent: p.parent.map_or(0, |pp| pp.0),
+            state: if p.life == Life::Running { 0 } else { 1 },
+            cpu: 0,
+            principal: p.principal,
+            name,
+        };
+        n += 1;
+    }
+    n
 }
 
 /// Called when the thread of `pid` has been reaped: its CPU has left its page tables, so the
@@ -371,6 +437,51 @@ pub fn thread_reaped(pid: Pid) {
         root
     };
     destroy_space(root);
+}
+
+/// Runs `f` on the capability table of process `pid`.
+pub fn with_caps<R>(pid: Pid, f: impl FnOnce(&mut CapTable) -> R) -> Result<R, SysError> {
+    let mut table = TABLE.lock();
+    let p = table.processes.get_mut(&pid).ok_or(SysError::InvalidArgument)?;
+    Ok(f(&mut p.caps_table))
+}
+
+/// The running process's capability records (`cap_list`): endpoint capabilities, then the
+/// system capabilities of its manifest entry.
+pub fn cap_records(out: &mut [CapRecord]) -> Result<usize, SysError> {
+    let pid = current_pid()?;
+    let (endpoints, system) = {
+        let table = TABLE.lock();
+        let p = table.processes.get(&pid).ok_or(SysError::InvalidArgument)?;
+        let mut list = [None; cambios_abi::ipc::CAP_SLOTS];
+        for (slot, (s, cap)) in list.iter_mut().zip(p.caps_table.iter()) {
+            *slot = Some((s, cap));
+        }
+        (list, p.caps)
+    };
+    let mut n = 0;
+    let records = endpoints
+        .iter()
+        .flatten()
+        .map(|(slot, cap)| CapRecord {
+            slot: *slot,
+            kind: CapKind::Endpoint as u8,
+            rights: cap.rights,
+            endpoint: cap.endpoint.id,
+            owner: crate::ipc::owner_of(cap.endpoint.id),
+        })
+        .chain(system.iter().map(|c| CapRecord {
+            slot: cambios_abi::ipc::NO_CAP,
+            kind: CapKind::System as u8,
+            rights: cambios_abi::ipc::Rights::NONE,
+            endpoint: c as u32,
+            owner: 0,
+        }));
+    for (o, r) in out.iter_mut().zip(records) {
+        *o = r;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Runs `f` on the running process's record.

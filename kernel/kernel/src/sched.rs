@@ -275,17 +275,24 @@ pub fn reschedule() {
 /// Completes a switch on the incoming thread: confirms it to the scheduler and reclaims
 /// threads that have exited and been switched away from.
 pub fn after_switch() {
-    let mut reclaimed: [Option<(Box<Thread>, ThreadId)>; 4] = [None, None, None, None];
-    {
-        let mut guard = STATE.lock();
-        let state = &mut *guard;
-        let _ = state.scheduler.switch_done(cpu());
-        for slot in reclaimed.iter_mut() {
-            let Ok(Some((id, _code))) = state.scheduler.take_reapable(cpu()) else { break };
-            *slot = state.threads.get_mut(id.slot()).and_then(Option::take).map(|t| (t, id));
-        }
-    }
-    for (thread, id) in reclaimed.into_iter().flatten() {
+    let _ = STATE.lock().scheduler.switch_done(cpu());
+    reap();
+}
+
+/// Frees threads that have exited and that no CPU runs any more: their kernel stacks, their
+/// scheduler slots, and (through the process table) their address spaces.
+pub fn reap() {
+    // Bounded: at most MAX_THREADS threads can be waiting to be reaped.
+    for _ in 0..MAX_THREADS {
+        let next = {
+            let mut guard = STATE.lock();
+            let state = &mut *guard;
+            match state.scheduler.take_reapable(cpu()) {
+                Ok(Some((id, _code))) => state.threads.get_mut(id.slot()).and_then(Option::take).map(|t| (t, id)),
+                _ => None,
+            }
+        };
+        let Some((thread, id)) = next else { break };
         let Thread { stack, owner, .. } = *thread;
         if let Some(stack) = stack
             && let Err(e) = free_stack(stack)
@@ -300,11 +307,21 @@ pub fn after_switch() {
     }
 }
 
+/// Ends a thread that is not running (the `kill` path); [`reap`] frees it.
+pub fn terminate(id: ThreadId) -> Result<(), KernelError> {
+    Ok(STATE.lock().scheduler.terminate(id, 0)?)
+}
+
 /// The running thread's process, if it is a user thread.
 pub fn current_owner() -> Option<process::Pid> {
     let state = STATE.lock();
     let id = state.scheduler.current(cpu()).ok()?;
     state.threads.get(id.slot())?.as_ref()?.owner
+}
+
+/// The running thread.
+pub fn current_thread() -> Result<ThreadId, KernelError> {
+    Ok(STATE.lock().scheduler.current(cpu())?)
 }
 
 /// Gives up the rest of the quantum (interrupts masked).
@@ -325,7 +342,18 @@ pub fn block(reason: BlockReason, deadline: Option<u64>) -> Result<WakeCause, Ke
 /// Marks the running thread blocked while the caller holds a lock that orders the wakeup;
 /// the caller then drops its lock and calls [`reschedule`].
 pub fn block_current_deferred(reason: BlockReason) -> Result<ThreadId, KernelError> {
-    Ok(STATE.lock().scheduler.block_current(cpu(), reason, None)?)
+    block_current_until(reason, None)
+}
+
+/// Like [`block_current_deferred`], with an optional deadline (nanoseconds of uptime); after
+/// [`reschedule`] returns, [`woke_by_timeout`] says which happened.
+pub fn block_current_until(reason: BlockReason, deadline: Option<u64>) -> Result<ThreadId, KernelError> {
+    Ok(STATE.lock().scheduler.block_current(cpu(), reason, deadline)?)
+}
+
+/// True when the thread's last wakeup was its deadline passing.
+pub fn woke_by_timeout(id: ThreadId) -> bool {
+    matches!(STATE.lock().scheduler.wake_cause(id), Ok(Some(WakeCause::TimedOut)))
 }
 
 /// Wakes a blocked thread; false if it was not blocked.

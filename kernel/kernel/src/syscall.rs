@@ -24,8 +24,13 @@ use cambios_abi::syscall::{
 use kernel_core::addr::PAGE_SIZE;
 use kernel_core::sched::BlockReason;
 
+use cambios_abi::audit::{Event, EventKind};
+use cambios_abi::ipc::{CapRecord, Rights};
+use cambios_abi::syscall::{POWER_OFF, POWER_REBOOT, ProcRecord};
+
+use crate::interceptor::{ACTIVE, Interceptor, Subject, Verdict};
 use crate::process::{self, Pid};
-use crate::{loader, memory, sched, time};
+use crate::{ipc, loader, memory, sched, time};
 
 /// Handles one syscall and returns the value for the result register.
 pub fn dispatch(number: u64, args: [u64; 6]) -> u64 {
@@ -42,18 +47,31 @@ fn decode(number: u64) -> Result<Syscall, SysError> {
 
 fn validate(call: Syscall) -> Result<(), SysError> {
     match call.capability() {
-        Some(cap) => process::require(cap),
+        Some(cap) => process::require(cap).inspect_err(|_| {
+            if let (Ok(pid), Ok(principal)) = (process::current_pid(), process::current_principal()) {
+                crate::audit::log(EventKind::CapDenied, pid.0, &principal, call.number(), cap as u64);
+            }
+        }),
         None => Ok(()),
     }
 }
 
-/// The interception point for policy (the interceptor issue): sees every decoded, validated
-/// syscall before its handler. Allows everything today.
-fn pre_dispatch(_call: Syscall, _args: &[u64; 6]) -> Result<(), SysError> {
-    Ok(())
+/// The interceptor's syscall hook: sees every decoded, capability-checked syscall before its
+/// handler; a denial is `Denied` and an `intercept.denied` audit event.
+fn pre_dispatch(call: Syscall, args: &[u64; 6]) -> Result<(), SysError> {
+    let (Ok(pid), Ok(principal)) = (process::current_pid(), process::current_principal()) else {
+        return Ok(());
+    };
+    match ACTIVE.on_syscall(Subject { pid: pid.0, principal: &principal }, call, args) {
+        Verdict::Allow => Ok(()),
+        Verdict::Deny(_) => {
+            crate::audit::log(EventKind::InterceptDenied, pid.0, &principal, call.number(), 0);
+            Err(SysError::Denied)
+        }
+    }
 }
 
-fn handle(call: Syscall, [a0, a1, _a2, _a3, _a4, _a5]: [u64; 6]) -> Result<u64, SysError> {
+fn handle(call: Syscall, [a0, a1, a2, _a3, _a4, _a5]: [u64; 6]) -> Result<u64, SysError> {
     match call {
         Syscall::Exit => process::exit_current(ExitStatus::Exited(a0 as u32)),
         Syscall::Yield => {
@@ -108,7 +126,76 @@ fn handle(call: Syscall, [a0, a1, _a2, _a3, _a4, _a5]: [u64; 6]) -> Result<u64, 
             process::copy_to_user(a0, &MemInfo { total_frames: total, free_frames: free }.to_bytes())?;
             Ok(MemInfo::SIZE as u64)
         }
+        Syscall::EndpointCreate => ipc::create(),
+        Syscall::Send => ipc::send(a0, a1, a2),
+        Syscall::Receive => ipc::receive(a0, a1, a2),
+        Syscall::Call => ipc::call(a0, a1, a2),
+        Syscall::Reply => ipc::reply(a0),
+        Syscall::CapRevoke => ipc::revoke(a0),
+        Syscall::CapDrop => ipc::drop_cap(a0),
+        Syscall::CapList => {
+            let mut records = [CapRecord { slot: 0, kind: 0, rights: Rights::NONE, endpoint: 0, owner: 0 }; 72];
+            let n = process::cap_records(&mut records)?;
+            copy_records(a0, a1, records.get(..n).unwrap_or(&[]).iter().map(CapRecord::to_bytes))
+        }
+        Syscall::AuditRead => {
+            let mut events = [Event::default(); 64];
+            let n = crate::audit::read_newest(&mut events);
+            let wanted = (a1 / Event::SIZE as u64) as usize;
+            // The newest ones that fit.
+            let skip = n.saturating_sub(wanted);
+            copy_records(a0, a1, events.get(skip..n).unwrap_or(&[]).iter().map(Event::to_bytes))
+        }
+        Syscall::ConsoleRead => {
+            if a1 == 0 || a1 > 4096 {
+                return Err(SysError::InvalidArgument);
+            }
+            let mut buffer = [0u8; 256];
+            let len = (a1 as usize).min(buffer.len());
+            process::copy_to_user(a0, buffer.get(..len).unwrap_or(&[]))?;
+            let until = (a2 != cambios_abi::ipc::FOREVER).then(|| time::uptime_ns().saturating_add(a2));
+            let n = crate::monitor::user_read(buffer.get_mut(..len).unwrap_or(&mut []), until, a2 == 0)?;
+            process::copy_to_user(a0, buffer.get(..n).unwrap_or(&[]))?;
+            Ok(n as u64)
+        }
+        Syscall::ProcessList => {
+            let blank = ProcRecord { pid: 0, parent: 0, state: 0, cpu: 0, principal: [0; 32], name: [0; 24] };
+            let mut records = [blank; 64];
+            let n = process::records(&mut records);
+            copy_records(a0, a1, records.get(..n).unwrap_or(&[]).iter().map(ProcRecord::to_bytes))
+        }
+        Syscall::Kill => {
+            let pid = u32::try_from(a0).map_err(|_| SysError::NotFound)?;
+            process::kill(Pid(pid)).map(|()| 0)
+        }
+        Syscall::Power => match a0 {
+            POWER_OFF => {
+                kprintln!("Powering off.");
+                crate::arch::exit(cambios_abi::exit::ExitCode::Success)
+            }
+            POWER_REBOOT => {
+                kprintln!("Rebooting.");
+                crate::arch::reboot()
+            }
+            _ => Err(SysError::InvalidArgument),
+        },
     }
+}
+
+/// Copies fixed-size records to the user buffer `[ptr, ptr + len)`, as many as fit; returns
+/// how many.
+fn copy_records<const N: usize>(ptr: u64, len: u64, records: impl Iterator<Item = [u8; N]>) -> Result<u64, SysError> {
+    let mut written = 0u64;
+    for record in records {
+        let Some(end) = (written + 1).checked_mul(N as u64) else { break };
+        if end > len {
+            break;
+        }
+        let at = ptr.checked_add(written * N as u64).ok_or(SysError::BadAddress)?;
+        process::copy_to_user(at, &record)?;
+        written += 1;
+    }
+    Ok(written)
 }
 
 fn sleep(ns: u64) -> Result<u64, SysError> {

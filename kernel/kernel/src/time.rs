@@ -34,6 +34,7 @@ pub fn boot_timing() -> Option<(u64, u64)> {
 pub fn on_tick() {
     TICKS.fetch_add(1, Ordering::Relaxed);
     crate::sched::on_tick();
+    crate::audit::drain();
 }
 
 /// Timer interrupts taken so far.

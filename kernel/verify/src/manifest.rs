@@ -9,7 +9,9 @@
 //!                    [16..20] entry_size u32 = 128  [20..32] reserved, zero
 //! entry (128 bytes)  [0..48] name, zero-padded  [48] name_len (1..=47)  [49] start (0 on demand, 1 at boot)
 //!                    [50] priority (0 low, 1 normal, 2 high)  [51..56] reserved, zero
-//!                    [56..64] capabilities u64 (CapSet bits)  [64..96] principal  [96..128] reserved, zero
+//!                    [56..64] capabilities u64 (CapSet bits)  [64..96] principal
+//!                    [96..104] provides u64 (well-known endpoints it owns)  [104..112] uses u64
+//!                    (well-known endpoints it may send to)  [112..128] reserved, zero
 //! ```
 //!
 //! [`Manifest::parse`] is a total validator: it checks every field of every entry before it
@@ -183,6 +185,16 @@ pub enum ManifestError {
         /// The later entry.
         index: u8,
     },
+    /// `provides` or `uses` names an endpoint that is not well known.
+    UnknownEndpoints {
+        /// Entry index.
+        index: u8,
+    },
+    /// Two entries provide the same well-known endpoint.
+    DuplicateProvider {
+        /// Entry index (the later one).
+        index: u8,
+    },
     /// The principal is a trusted signing key (no process may run as the signing identity).
     PrincipalIsSigningKey {
         /// The entry.
@@ -215,6 +227,8 @@ impl ManifestError {
             ManifestError::DuplicateName { .. } => "name is not unique",
             ManifestError::DuplicatePrincipal { .. } => "principal is not unique",
             ManifestError::PrincipalIsSigningKey { .. } => "principal is a trusted signing key",
+            ManifestError::UnknownEndpoints { .. } => "provides/uses names an endpoint that is not well known",
+            ManifestError::DuplicateProvider { .. } => "two entries provide the same endpoint",
         }
     }
 }
@@ -256,6 +270,11 @@ pub struct ManifestEntry<'a> {
     pub caps: CapSet,
     /// The identity its process runs as.
     pub principal: [u8; 32],
+    /// Well-known endpoints it owns (bit n = `cambios_abi::ipc::WellKnown` n): it gets send,
+    /// receive and grant on them.
+    pub provides: u64,
+    /// Well-known endpoints it may send to.
+    pub uses: u64,
 }
 
 /// A validated manifest body.
@@ -307,7 +326,7 @@ fn decode_entry(raw: &[u8], index: u8) -> Result<ManifestEntry<'_>, ManifestErro
     let name = core::str::from_utf8(name).map_err(|_| ManifestError::BadName { index })?;
     let start = raw.get(49).copied().and_then(StartPolicy::from_byte).ok_or(ManifestError::BadStartPolicy { index })?;
     let priority = raw.get(50).copied().and_then(Priority::from_byte).ok_or(ManifestError::BadPriority { index })?;
-    if !all_zero(raw.get(51..56)) || !all_zero(raw.get(96..128)) {
+    if !all_zero(raw.get(51..56)) || !all_zero(raw.get(112..128)) {
         return Err(ManifestError::EntryReservedNotZero { index });
     }
     let cap_bytes: [u8; 8] = raw.get(56..64).and_then(|b| b.try_into().ok()).ok_or(ManifestError::BadLength)?;
@@ -316,7 +335,13 @@ fn decode_entry(raw: &[u8], index: u8) -> Result<ManifestEntry<'_>, ManifestErro
     if principal == [0; 32] {
         return Err(ManifestError::ZeroPrincipal { index });
     }
-    Ok(ManifestEntry { name, start, priority, caps, principal })
+    let mask = |at: usize| raw.get(at..at + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
+    let provides = mask(96).ok_or(ManifestError::BadLength)?;
+    let uses = mask(104).ok_or(ManifestError::BadLength)?;
+    if (provides | uses) & !cambios_abi::ipc::WellKnown::KNOWN_BITS != 0 {
+        return Err(ManifestError::UnknownEndpoints { index });
+    }
+    Ok(ManifestEntry { name, start, priority, caps, principal, provides, uses })
 }
 
 impl<'a> Manifest<'a> {
@@ -356,6 +381,10 @@ impl<'a> Manifest<'a> {
                 }
                 if earlier.get(64..96) == raw.get(64..96) {
                     return Err(ManifestError::DuplicatePrincipal { index });
+                }
+                let provides = |e: &[u8]| e.get(96..104).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
+                if provides(earlier) & provides(raw) != 0 {
+                    return Err(ManifestError::DuplicateProvider { index });
                 }
             }
         }
@@ -445,12 +474,16 @@ mod encode {
         pub caps: CapSet,
         /// Principal; `None` means [`service_principal`] of the name.
         pub principal: Option<[u8; 32]>,
+        /// Well-known endpoints it owns.
+        pub provides: u64,
+        /// Well-known endpoints it may send to.
+        pub uses: u64,
     }
 
     impl EntrySpec {
         /// An entry with the conventional principal.
         pub fn new(name: &str, start: StartPolicy, priority: Priority, caps: CapSet) -> EntrySpec {
-            EntrySpec { name: name.into(), start, priority, caps, principal: None }
+            EntrySpec { name: name.into(), start, priority, caps, principal: None, provides: 0, uses: 0 }
         }
     }
 
@@ -479,8 +512,12 @@ mod encode {
             flags.iter_mut().zip([name_len, e.start.to_byte(), e.priority.to_byte()]).for_each(|(o, b)| *o = b);
             let (caps, rest) = rest.split_at_mut(8);
             caps.copy_from_slice(&e.caps.bits().to_le_bytes());
-            let (principal, _) = rest.split_at_mut(32);
+            let (principal, rest) = rest.split_at_mut(32);
             principal.copy_from_slice(&e.principal.unwrap_or_else(|| service_principal(&e.name)));
+            let (provides, rest) = rest.split_at_mut(8);
+            provides.copy_from_slice(&e.provides.to_le_bytes());
+            let (uses, _) = rest.split_at_mut(8);
+            uses.copy_from_slice(&e.uses.to_le_bytes());
             out.extend_from_slice(&raw);
         }
         Manifest::parse(&out)?;

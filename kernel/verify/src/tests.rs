@@ -457,9 +457,21 @@ fn manifest_entry_rejections() {
     assert_eq!(with(2, 50, &[3]), Err(ManifestError::BadPriority { index: 2 }));
     assert_eq!(with(0, 51, &[1]), Err(ManifestError::EntryReservedNotZero { index: 0 }));
     assert_eq!(with(0, 55, &[1]), Err(ManifestError::EntryReservedNotZero { index: 0 }));
-    assert_eq!(with(0, 96, &[1]), Err(ManifestError::EntryReservedNotZero { index: 0 }));
+    assert_eq!(with(0, 96, &[1]), Err(ManifestError::UnknownEndpoints { index: 0 }));
+    assert_eq!(with(0, 104, &(1u64 << 40).to_le_bytes()), Err(ManifestError::UnknownEndpoints { index: 0 }));
+    assert_eq!(with(0, 112, &[1]), Err(ManifestError::EntryReservedNotZero { index: 0 }));
     assert_eq!(with(0, 127, &[1]), Err(ManifestError::EntryReservedNotZero { index: 0 }));
-    assert_eq!(with(0, 56, &4u64.to_le_bytes()), Err(ManifestError::UnknownCapabilities { index: 0 }));
+    assert_eq!(with(0, 56, &(1u64 << 20).to_le_bytes()), Err(ManifestError::UnknownCapabilities { index: 0 }));
+    // Well-known endpoints: valid once; two providers of one endpoint are refused.
+    let echo = cambios_abi::ipc::WellKnown::Echo.bit().to_le_bytes();
+    let mut one = body.clone();
+    entry_at(&mut one, 0)[96..104].copy_from_slice(&echo);
+    entry_at(&mut one, 1)[104..112].copy_from_slice(&echo);
+    let parsed = Manifest::parse(&one).unwrap();
+    assert_eq!(parsed.entry(0).unwrap().provides, cambios_abi::ipc::WellKnown::Echo.bit());
+    assert_eq!(parsed.entry(1).unwrap().uses, cambios_abi::ipc::WellKnown::Echo.bit());
+    entry_at(&mut one, 2)[96..104].copy_from_slice(&echo);
+    assert_eq!(Manifest::parse(&one), Err(ManifestError::DuplicateProvider { index: 2 }));
     assert_eq!(with(0, 56, &(1u64 << 63).to_le_bytes()), Err(ManifestError::UnknownCapabilities { index: 0 }));
     assert_eq!(with(2, 64, &[0; 32]), Err(ManifestError::ZeroPrincipal { index: 2 }));
     // Duplicates: entry 2 renamed to "hello", or given entry 0's principal.

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use cambios_abi::Arch;
 use cambios_abi::cap::{CapSet, Capability};
+use cambios_abi::ipc::WellKnown;
 use kernel_verify::keys::{self, Hex};
 use kernel_verify::manifest::{EntrySpec, ManifestBuilder, Priority, StartPolicy};
 use kernel_verify::sign::{SigningKey, sign_file};
@@ -52,6 +53,10 @@ pub struct Service {
     pub priority: Priority,
     /// Granted capabilities.
     pub caps: CapSet,
+    /// Well-known endpoints it owns (`cambios_abi::ipc::WellKnown` bits).
+    pub provides: u64,
+    /// Well-known endpoints it may send to.
+    pub uses: u64,
     /// How the bytes are made.
     pub variant: Variant,
 }
@@ -65,8 +70,17 @@ impl Service {
             start: StartPolicy::AtBoot,
             priority: Priority::Normal,
             caps: caps.iter().fold(CapSet::EMPTY, |set, c| set.with(*c)),
+            provides: 0,
+            uses: 0,
             variant: Variant::Signed,
         }
+    }
+
+    /// The same service owning the well-known endpoints `provides` and sending to `uses`.
+    pub fn endpoints(mut self, provides: &[WellKnown], uses: &[WellKnown]) -> Service {
+        self.provides = provides.iter().fold(0, |b, w| b | w.bit());
+        self.uses = uses.iter().fold(0, |b, w| b | w.bit());
+        self
     }
 
     /// The same service, started only on demand.
@@ -96,6 +110,8 @@ struct Entry {
     start: Option<String>,
     priority: Option<String>,
     caps: Option<Vec<String>>,
+    provides: Option<Vec<String>>,
+    uses: Option<Vec<String>>,
 }
 
 /// `boot/services.toml`.
@@ -140,8 +156,26 @@ pub fn parse(text: &str, origin: &Path) -> Result<Vec<Service>> {
             };
             caps = caps.with(cap);
         }
+        let endpoints = |list: Option<Vec<String>>, what: &str| -> Result<u64> {
+            let mut bits = 0;
+            for name in list.unwrap_or_default() {
+                let Some(w) = WellKnown::from_name(&name) else {
+                    let known: Vec<&str> = WellKnown::ALL.iter().map(|w| w.name()).collect();
+                    bail!(
+                        "{}: service '{}': {what}: unknown endpoint \"{name}\" (known: {})",
+                        display_path(origin),
+                        e.name,
+                        known.join(", ")
+                    );
+                };
+                bits |= w.bit();
+            }
+            Ok(bits)
+        };
+        let provides = endpoints(e.provides, "provides")?;
+        let uses = endpoints(e.uses, "uses")?;
         let program = e.program.unwrap_or_else(|| e.name.clone());
-        out.push(Service { name: e.name, program, start, priority, caps, variant: Variant::Signed });
+        out.push(Service { name: e.name, program, start, priority, caps, provides, uses, variant: Variant::Signed });
     }
     Ok(out)
 }
@@ -250,7 +284,10 @@ pub fn compose(arch: Arch, services: &[Service], release: bool) -> Result<Vec<(S
             }
         };
         entries.push((s.name.clone(), bytes));
-        manifest = manifest.entry(EntrySpec::new(&s.name, s.start, s.priority, s.caps));
+        let mut spec = EntrySpec::new(&s.name, s.start, s.priority, s.caps);
+        spec.provides = s.provides;
+        spec.uses = s.uses;
+        manifest = manifest.entry(spec);
     }
     let body = manifest.build().map_err(|e| util::Error::new(format!("the boot manifest is invalid: {e}")))?;
     let signed = sign_file(&body, &key).map_err(|e| util::Error::new(format!("signing the manifest: {e}")))?;
@@ -279,6 +316,10 @@ mod tests {
         assert!(e.contains("unknown capability \"root\""), "{e}");
         let e = parse("[[service]]\nname='a'\ncolour='red'\n", p).unwrap_err().to_string();
         assert!(e.contains("unknown field"), "{e}");
+        let e = parse("[[service]]\nname='a'\nuses=['nope']\n", p).unwrap_err().to_string();
+        assert!(e.contains("unknown endpoint \"nope\""), "{e}");
+        let ok = parse("[[service]]\nname='a'\nprovides=['echo']\nuses=['pong']\n", p).unwrap();
+        assert_eq!((ok[0].provides, ok[0].uses), (WellKnown::Echo.bit(), WellKnown::Pong.bit()));
         let ok = parse("[[service]]\nname='a'\nprogram='hello'\npriority='high'\n", p).unwrap();
         assert_eq!(ok[0].program, "hello");
         assert_eq!(ok[0].priority, Priority::High);

@@ -22,6 +22,7 @@ use crate::qemu::{self, Boot, Console, Machine, Overrides, Session};
 use crate::services::{Service, Variant};
 use crate::util::{self, Color, Context, Result, bail, display_path, paint, status};
 use cambios_abi::cap::Capability;
+use cambios_abi::ipc::WellKnown;
 
 /// The boot-monitor conversation of the `console` test.
 pub const CONSOLE_STEPS: &[ConsoleStep] = &[
@@ -96,6 +97,10 @@ pub enum TestBytes {
 /// One service of a test row's initrd (all start at boot unless `on_demand`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TestService {
+    /// Well-known endpoints it owns.
+    pub provides: &'static [WellKnown],
+    /// Well-known endpoints it may send to.
+    pub uses: &'static [WellKnown],
     /// Module name.
     pub name: &'static str,
     /// Program under user/programs/.
@@ -111,7 +116,7 @@ pub struct TestService {
 const CONSOLE: &[Capability] = &[Capability::ConsoleWrite];
 
 const fn svc(name: &'static str, program: &'static str, caps: &'static [Capability]) -> TestService {
-    TestService { name, program, on_demand: false, caps, bytes: TestBytes::Signed }
+    TestService { name, program, on_demand: false, caps, bytes: TestBytes::Signed, provides: &[], uses: &[] }
 }
 
 /// Two programs that never yield, on one CPU: their output must interleave.
@@ -178,6 +183,52 @@ const SPAWN_CHECK: UserCheck = UserCheck {
     boot: &["[loader] child: verified, started on demand"],
     after: &["[spawner] spawned and reaped 1000 children", "[spawner] frames balanced"],
     forbidden: &["FRAME LEAK"],
+    interleave: None,
+    killed: &[],
+};
+
+/// The shell, the echo service and the hostile program, as `make run` boots them.
+const SHELL_CAPS: &[Capability] = &[
+    Capability::ConsoleRead,
+    Capability::ConsoleWrite,
+    Capability::Spawn,
+    Capability::AuditRead,
+    Capability::Kill,
+    Capability::Power,
+];
+const SHELL: &[TestService] = &[
+    TestService { provides: &[WellKnown::Echo], ..svc("echo", "echo", &[]) },
+    TestService { on_demand: true, uses: &[WellKnown::Echo], ..svc("intruder", "intruder", CONSOLE) },
+    TestService { on_demand: true, ..svc("child", "child", &[]) },
+    TestService { uses: &[WellKnown::Echo], ..svc("shell", "shell", SHELL_CAPS) },
+];
+/// A scripted shell session: each reply must follow the previous one.
+pub const SHELL_STEPS: &[ConsoleStep] = &[
+    ConsoleStep { input: "whoami\n", expect: "(shell), principal did:key:z6Mk", delay_ms: 0 },
+    ConsoleStep { input: "ps\n", expect: "PRINCIPAL", delay_ms: 0 },
+    ConsoleStep { input: "caps\n", expect: "rights s--", delay_ms: 0 },
+    ConsoleStep { input: "echo hello cambios\n", expect: "(via echo service z6Mk", delay_ms: 0 },
+    // Backspace: `echp` corrected to `echo`.
+    ConsoleStep { input: "echp\x7fo fixed\n", expect: "(via echo service z6Mk", delay_ms: 0 },
+    ConsoleStep { input: "run child\n", expect: "exited with code 42", delay_ms: 0 },
+    ConsoleStep { input: "run intruder\n", expect: "[intruder] all attempts denied", delay_ms: 0 },
+    ConsoleStep { input: "audit\n", expect: "cap.denied", delay_ms: 0 },
+    ConsoleStep { input: "uptime\n", expect: "up ", delay_ms: 0 },
+    ConsoleStep { input: "mem\n", expect: "free ", delay_ms: 0 },
+    ConsoleStep { input: "kill 999\n", expect: "kill: NotFound", delay_ms: 0 },
+    ConsoleStep { input: "frobnicate\n", expect: "unknown command 'frobnicate'; type 'help'", delay_ms: 0 },
+    ConsoleStep { input: "poweroff\n", expect: "Powering off.", delay_ms: 0 },
+];
+
+/// Two processes, 10,000 call/reply round trips, none lost.
+const PINGPONG: &[TestService] = &[
+    TestService { provides: &[WellKnown::Pong], ..svc("pong", "pong", CONSOLE) },
+    TestService { uses: &[WellKnown::Pong], ..svc("ping", "ping", CONSOLE) },
+];
+const PINGPONG_CHECK: UserCheck = UserCheck {
+    boot: &[],
+    after: &["[ping] 10000 round trips, 0 lost"],
+    forbidden: &["LOST", "CORRUPT"],
     interleave: None,
     killed: &[],
 };
@@ -258,6 +309,16 @@ pub const MATRIX: &[QemuTest] = &[
         outcome: Outcome::User(&SYSCALLS_CHECK),
         ..USER
     },
+    // IPC, capabilities, identity and the shell.
+    QemuTest {
+        name: "shell-session",
+        services: Some(SHELL),
+        outcome: Outcome::Console(SHELL_STEPS),
+        min_timeout_secs: 120,
+        selftest: None,
+        ..BOOT
+    },
+    QemuTest { name: "ipc-pingpong", services: Some(PINGPONG), outcome: Outcome::User(&PINGPONG_CHECK), ..USER },
     QemuTest { name: "grub-multiboot2", only: Some(Arch::X86_64), medium: Medium::Grub, min_timeout_secs: 120, ..BOOT },
     // CPUs without 1 GiB pages, SMEP or SMAP, on the Q35 chipset.
     QemuTest {
@@ -382,7 +443,8 @@ const RUN_COMMAND_TEST: &str = "run-command";
 const RUN_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// `cargo xtask run --arch <arch>` (what `make run` calls) driven by a script through stdin, as
-/// a user would: it must boot, answer `uptime`, power off on `poweroff` and exit with success.
+/// a user would: it must boot to the shell's prompt, answer `uptime`, power off on `poweroff`
+/// and exit with success.
 fn run_command_test(arch: Arch, name: &str) -> Result<Tally> {
     let started = Instant::now();
     let exe = std::env::current_exe().context("cannot find the xtask binary")?;
@@ -422,7 +484,8 @@ fn run_command_test(arch: Arch, name: &str) -> Result<Tally> {
     let problem = match status {
         None => Some(format!("timed out after {} s", RUN_COMMAND_TIMEOUT.as_secs())),
         Some(s) if !s.success() => Some(format!("exited with {}", util::describe_status(s))),
-        Some(_) => [ready.as_str(), "uptime: ", "Powering off."]
+        // The default boot starts the shell, which answers `uptime` with `up <seconds> s`.
+        Some(_) => [ready.as_str(), "cambios> ", "up ", "Powering off."]
             .into_iter()
             .find(|want| !output.contains(want))
             .map(|want| format!("no `{want}` in its output")),
@@ -531,7 +594,7 @@ fn row_services(arch: Arch, services: &[TestService]) -> Vec<Service> {
         .iter()
         .map(|t| {
             let caps = t.caps;
-            let service = Service::boot(t.name, t.program, caps);
+            let service = Service::boot(t.name, t.program, caps).endpoints(t.provides, t.uses);
             let service = if t.on_demand { service.on_demand() } else { service };
             service.variant(match t.bytes {
                 TestBytes::Signed => Variant::Signed,

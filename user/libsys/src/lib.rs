@@ -17,7 +17,10 @@
 //! ```
 //!
 //! What the crate provides:
-//! - [`sys`]: safe wrappers of every syscall, returning `Result<_, SysError>`;
+//! - [`sys`]: safe wrappers of the process, memory, console and system syscalls, returning
+//!   `Result<_, SysError>`;
+//! - [`ipc`]: endpoints, messages (send, receive, call, reply), [`Timeout`], the capability
+//!   table ([`ipc::caps`], [`ipc::find_endpoint`]) and kernel-checked senders ([`Verified`]);
 //! - [`raw`]: the raw trap (`syscall0`..`syscall6`, [`raw::syscall`]) for code that must pass
 //!   arbitrary, even invalid, arguments;
 //! - [`print!`], [`println!`], [`eprintln!`]: formatted console output ([`print`]);
@@ -56,6 +59,7 @@ mod arch;
 pub mod base58;
 #[cfg(all(feature = "heap", target_os = "none"))]
 pub mod heap;
+pub mod ipc;
 mod principal;
 pub mod print;
 pub mod raw;
@@ -65,5 +69,6 @@ pub mod sys;
 pub use cambios_abi as abi;
 pub use cambios_abi::error::SysError;
 pub use cambios_abi::syscall::{ExitStatus, FaultKind, MemInfo};
-pub use principal::{Principal, ShortHex};
+pub use ipc::{Message, Timeout, Verified, WellKnown};
+pub use principal::{Principal, ShortDid, ShortHex};
 pub use sys::Pid;

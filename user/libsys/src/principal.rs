@@ -31,6 +31,34 @@ impl Principal {
         buf.get(..len).and_then(|text| core::str::from_utf8(text).ok()).unwrap_or("")
     }
 
+    /// True for the all-zero key, which is never a real Principal (the kernel stamps every
+    /// message with the sender's; a zero sender means the stamp is missing).
+    pub fn is_zero(&self) -> bool {
+        self.0.iter().all(|b| *b == 0)
+    }
+
+    /// A short form of the `did:key` for tables: `z`, the first [`ShortDid::HEAD`] base58
+    /// characters, `..` and the last [`ShortDid::TAIL`] (`z6MkiTBz1y..ooWp`; 16 characters).
+    /// Every Ed25519 `did:key` starts with `z6Mk`, so the distinctive part is what follows.
+    pub fn short(&self) -> ShortDid {
+        let mut buf = [0u8; DID_KEY_MAX_CHARS];
+        let suffix = self.did_key_suffix(&mut buf).as_bytes();
+        let mut text = [b'?'; ShortDid::LEN];
+        let head = suffix.get(..ShortDid::HEAD);
+        let tail = suffix.len().checked_sub(ShortDid::TAIL).and_then(|at| suffix.get(at..));
+        if let (Some(head), Some(tail)) = (head, tail) {
+            let parts: [&[u8]; 4] = [b"z", head, b"..", tail];
+            let mut at = 0;
+            for part in parts {
+                if let Some(dst) = text.get_mut(at..at + part.len()) {
+                    dst.copy_from_slice(part);
+                }
+                at += part.len();
+            }
+        }
+        ShortDid(text)
+    }
+
     /// The first four bytes in lowercase hex (8 characters), for compact logs.
     pub fn short_hex(&self) -> ShortHex {
         const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -66,8 +94,33 @@ impl ShortHex {
 }
 
 impl fmt::Display for ShortHex {
+    /// The hex digits (width and alignment flags apply).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
+    }
+}
+
+/// The text of [`Principal::short`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShortDid([u8; ShortDid::LEN]);
+
+impl ShortDid {
+    /// Base58 characters kept from the start of the `did:key` suffix.
+    pub const HEAD: usize = 9;
+    /// Base58 characters kept from its end.
+    pub const TAIL: usize = 4;
+    /// Length of the text: `z`, head, `..`, tail.
+    pub const LEN: usize = 1 + ShortDid::HEAD + 2 + ShortDid::TAIL;
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.0).unwrap_or("????????????????")
+    }
+}
+
+impl fmt::Display for ShortDid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
     }
 }
 
@@ -105,6 +158,10 @@ mod tests {
         let p = key(&decode58("4zvwRjXUKGfvwnParsHAS3HuSVzV5cA4McphgmoCtajS"));
         assert_eq!(p.to_string(), "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp");
         assert_eq!(p.short_hex().as_str(), "3b6a27bc");
+        assert_eq!(p.short().as_str(), "z6MkiTBz1y..ooWp");
+        assert_eq!(format!("[{:<18}]", p.short()), "[z6MkiTBz1y..ooWp  ]");
+        assert!(!p.is_zero());
+        assert!(Principal([0; 32]).is_zero());
     }
 
     #[test]

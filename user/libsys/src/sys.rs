@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Safe wrappers of every syscall. Each returns `Result<_, SysError>` (except [`exit`], which
-//! does not return); `docs/abi/syscalls.md` describes the syscalls themselves.
+//! Safe wrappers of the process, memory, console and system syscalls (the IPC and capability
+//! ones are in [`crate::ipc`]). Each returns `Result<_, SysError>` (except [`exit`], which does
+//! not return, and [`power_off`] / [`reboot`], which return only their error);
+//! `docs/abi/syscalls.md` describes the syscalls themselves.
 
 use core::fmt;
 use core::ptr::NonNull;
 use core::time::Duration;
 
+use cambios_abi::audit::Event;
 use cambios_abi::error::SysError;
-use cambios_abi::syscall::{self as abi, ExitStatus, MemInfo, Syscall, decode_result};
+use cambios_abi::syscall::{self as abi, ExitStatus, MemInfo, ProcRecord, Syscall, decode_result};
 
+use crate::ipc::Timeout;
 use crate::principal::Principal;
 use crate::raw;
 
@@ -154,4 +158,85 @@ pub fn mem_info() -> Result<MemInfo, SysError> {
         return Err(SysError::Unrecognised);
     }
     Ok(MemInfo::from_bytes(&record))
+}
+
+/// Size of the stack buffer the record-reading wrappers ([`audit_read`], [`processes`],
+/// [`crate::ipc::caps`]) hand to the kernel: one call returns at most this many bytes of records
+/// (64 process records, 72 audit events, 288 capability records).
+pub const RECORD_BUFFER: usize = 4608;
+
+/// Makes `call(buffer, length in bytes)`, which writes whole `SIZE`-byte records and returns
+/// their count, and parses them into `out`. Asks for at most `out.len()` records (and at most
+/// [`RECORD_BUFFER`] bytes); returns how many were written.
+pub(crate) fn read_records<T, const SIZE: usize>(
+    call: Syscall,
+    out: &mut [T],
+    parse: impl Fn(&[u8; SIZE]) -> T,
+) -> Result<usize, SysError> {
+    let mut buf = [0u8; RECORD_BUFFER];
+    let want = out.len().min(RECORD_BUFFER / SIZE);
+    let bytes = buf.get_mut(..want * SIZE).ok_or(SysError::InvalidArgument)?;
+    // SAFETY: the kernel writes at most `bytes.len()` bytes into `bytes`, part of a live local
+    // buffer.
+    let n = decode_result(unsafe { raw::syscall2(call.number(), bytes.as_mut_ptr() as u64, bytes.len() as u64) })?;
+    let n = usize::try_from(n).ok().filter(|n| *n <= want).ok_or(SysError::Unrecognised)?;
+    for (dst, chunk) in out.iter_mut().zip(bytes.chunks_exact(SIZE)).take(n) {
+        if let Ok(record) = <&[u8; SIZE]>::try_from(chunk) {
+            *dst = parse(record);
+        }
+    }
+    Ok(n)
+}
+
+/// Copies the most recent audit events into `events`, oldest first; returns how many (at most
+/// `events.len()`, and at most [`RECORD_BUFFER`] / 64 = 72 per call). Needs the `audit-read`
+/// capability (else `PermissionDenied`).
+pub fn audit_read(events: &mut [Event]) -> Result<usize, SysError> {
+    read_records::<Event, { Event::SIZE }>(Syscall::AuditRead, events, Event::from_bytes)
+}
+
+/// Reads console input into `buf`: waits up to `timeout` for at least one byte and returns how
+/// many were read (`WouldBlock` / `TimedOut` when none came). The kernel does not echo input.
+/// Needs the `console-read` capability (else `PermissionDenied`).
+pub fn console_read(buf: &mut [u8], timeout: Timeout) -> Result<usize, SysError> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`, a live buffer.
+    let n = decode_result(unsafe {
+        raw::syscall3(Syscall::ConsoleRead.number(), buf.as_mut_ptr() as u64, buf.len() as u64, timeout.encode())
+    })?;
+    usize::try_from(n).ok().filter(|n| *n <= buf.len()).ok_or(SysError::Unrecognised)
+}
+
+/// Lists processes into `out`; returns how many records were written (at most `out.len()`, and
+/// at most [`RECORD_BUFFER`] / 72 = 64 per call).
+pub fn processes(out: &mut [ProcRecord]) -> Result<usize, SysError> {
+    read_records::<ProcRecord, { ProcRecord::SIZE }>(Syscall::ProcessList, out, ProcRecord::from_bytes)
+}
+
+/// Ends process `pid` (its parent's [`wait`] returns `ExitStatus::Killed`). Needs the `kill`
+/// capability (else `PermissionDenied`).
+pub fn kill(pid: Pid) -> Result<(), SysError> {
+    // SAFETY: a plain integer argument.
+    decode_result(unsafe { raw::syscall1(Syscall::Kill.number(), u64::from(pid.0)) }).map(drop)
+}
+
+/// `power(op)`: returns only on failure, with the reason.
+fn power(op: u64) -> SysError {
+    // SAFETY: a plain integer argument; on success the machine stops.
+    match decode_result(unsafe { raw::syscall1(Syscall::Power.number(), op) }) {
+        Err(e) => e,
+        // Success does not return; a kernel that returns anyway is one this ABI does not know.
+        Ok(_) => SysError::Unrecognised,
+    }
+}
+
+/// Powers the machine off. Returns only on failure, with the reason (`PermissionDenied` without
+/// the `power` capability).
+pub fn power_off() -> SysError {
+    power(abi::POWER_OFF)
+}
+
+/// Reboots the machine. Returns only on failure, with the reason (`PermissionDenied` without the
+/// `power` capability).
+pub fn reboot() -> SysError {
+    power(abi::POWER_REBOOT)
 }

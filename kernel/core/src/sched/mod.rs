@@ -724,6 +724,28 @@ impl<const THREADS: usize, const CPUS: usize> Scheduler<THREADS, CPUS> {
         })
     }
 
+    /// Ends a thread that is not running anywhere (ready or blocked, and not any CPU's
+    /// current thread): it becomes reapable at once with `code` (the `kill` path; a running
+    /// thread ends itself with [`Scheduler::exit_current`]).
+    pub fn terminate(&mut self, id: ThreadId, code: u64) -> Result<(), SchedError> {
+        let i = self.resolve(id)?;
+        let s = *self.slot(i)?;
+        if s.priority == Priority::Idle {
+            return Err(SchedError::IdleThread);
+        }
+        match s.state {
+            ThreadState::Exited(_) => return Err(SchedError::ThreadExited),
+            ThreadState::Running => return Err(SchedError::ThreadRunning),
+            _ if self.is_current(i)? => return Err(SchedError::ThreadRunning),
+            _ => {}
+        }
+        self.relink(i, |s| {
+            s.state = ThreadState::Exited(ExitStage::Reapable);
+            s.exit_code = code;
+            s.deadline = None;
+        })
+    }
+
     /// Frees a thread that was created but never ran (it is still `Ready` and not any CPU's
     /// current thread): the kernel could not finish setting it up. Bumps the generation.
     pub fn discard(&mut self, id: ThreadId) -> Result<(), SchedError> {

@@ -1307,3 +1307,27 @@ fn discard_and_expire_quantum() {
     s.expire_quantum(0).unwrap();
     assert_eq!(s.schedule(0).unwrap(), Some(Switch { from: a, to: c }));
 }
+
+#[test]
+fn terminate_ready_and_blocked_threads() {
+    let mut s: Scheduler<8, 1> = Scheduler::new(5);
+    let idle = s.add_idle(0).unwrap();
+    let a = s.create(Priority::Normal, 0).unwrap();
+    let b = s.create(Priority::Normal, 0).unwrap();
+    assert_eq!(s.schedule(0).unwrap(), Some(Switch { from: idle, to: a }));
+    s.switch_done(0).unwrap();
+    assert_eq!(s.terminate(a, 1), Err(SchedError::ThreadRunning));
+    assert_eq!(s.terminate(idle, 1), Err(SchedError::IdleThread));
+    s.block_current(0, BlockReason::Sleep, Some(100)).unwrap();
+    assert_eq!(s.schedule(0).unwrap(), Some(Switch { from: a, to: b }));
+    s.switch_done(0).unwrap();
+    // `a` is blocked with a deadline: terminating it cancels the deadline.
+    s.terminate(a, 9).unwrap();
+    assert_eq!(s.take_reapable(0).unwrap(), Some((a, 9)));
+    s.release(a).unwrap();
+    assert_eq!(s.tick(0, 1000).unwrap().woken, 0);
+    let c = s.create(Priority::Normal, 0).unwrap();
+    s.terminate(c, 2).unwrap();
+    assert_eq!(s.take_reapable(0).unwrap(), Some((c, 2)));
+    assert_eq!(s.terminate(c, 2), Err(SchedError::ThreadExited));
+}

@@ -15,6 +15,7 @@ use kernel_boot::PsciConduit;
 
 /// PSCI 0.2+ `SYSTEM_OFF` function id (SMC32 calling convention).
 const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
+const PSCI_SYSTEM_RESET: u64 = 0x8400_0009;
 
 const CONDUIT_NONE: u8 = 0;
 const CONDUIT_HVC: u8 = 1;
@@ -44,19 +45,30 @@ pub fn halt() -> ! {
 /// Powers the machine off through PSCI `SYSTEM_OFF`; halts if there is no PSCI or the
 /// firmware returns. `code` cannot be passed on (PSCI has no status argument).
 pub fn exit(_code: ExitCode) -> ! {
+    psci_final(PSCI_SYSTEM_OFF)
+}
+
+/// Reboots the machine (PSCI SYSTEM_RESET; QEMU with `-no-reboot` exits instead); halts if
+/// there is no PSCI.
+pub fn reboot() -> ! {
+    psci_final(PSCI_SYSTEM_RESET)
+}
+
+/// A PSCI call that does not return on success.
+fn psci_final(function: u64) -> ! {
     match CONDUIT.load(Ordering::Relaxed) {
         CONDUIT_HVC => {
             // SAFETY: an SMCCC call to the hypervisor-level PSCI firmware the device tree
-            // names; SYSTEM_OFF does not return on success, and per SMCCC only x0-x17 may be
+            // names; SYSTEM_OFF and SYSTEM_RESET do not return on success, and per SMCCC only x0-x17 may be
             // changed on return (declared clobbered through the C ABI).
             unsafe {
-                core::arch::asm!("hvc #0", inout("x0") PSCI_SYSTEM_OFF => _, clobber_abi("C"), options(nostack));
+                core::arch::asm!("hvc #0", inout("x0") function => _, clobber_abi("C"), options(nostack));
             }
         }
         CONDUIT_SMC => {
             // SAFETY: as above, through the secure-monitor conduit.
             unsafe {
-                core::arch::asm!("smc #0", inout("x0") PSCI_SYSTEM_OFF => _, clobber_abi("C"), options(nostack));
+                core::arch::asm!("smc #0", inout("x0") function => _, clobber_abi("C"), options(nostack));
             }
         }
         _ => {}

@@ -30,7 +30,7 @@ pub use cpu::{
 pub use gic::{init_interrupts, unexpected_interrupts};
 #[cfg(feature = "selftest")]
 pub use machine::{RETURN_INSTRUCTION, trigger_test_execute, trigger_test_fault, trigger_test_store};
-pub use machine::{exit, halt};
+pub use machine::{exit, halt, reboot};
 pub use paging::{EARLY_MAP_LIMIT, KERNEL_OFFSET, hhdm_base, init_paging};
 pub use timer::{counter, init_timer};
 pub use trap::init_traps;

@@ -67,6 +67,14 @@ pub fn exit(code: ExitCode) -> ! {
     halt()
 }
 
+/// Reboots the machine through SBI SRST (QEMU with `-no-reboot` exits instead); halts if the
+/// firmware refuses.
+pub fn reboot() -> ! {
+    disable_interrupts();
+    sbi::reboot();
+    halt()
+}
+
 /// Switches to the stack whose top is `top` and calls `entry` there.
 pub fn switch_stack(top: u64, entry: extern "C" fn() -> !) -> ! {
     // SAFETY: `top` is the top of a mapped, unused kernel stack (16-byte aligned); `entry`

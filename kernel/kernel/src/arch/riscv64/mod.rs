@@ -25,7 +25,7 @@ mod uart;
 mod user;
 
 pub use cpu::{
-    IrqState, disable_interrupts, enable_interrupts, exit, halt, irq_restore, irq_save, switch_stack,
+    IrqState, disable_interrupts, enable_interrupts, exit, halt, irq_restore, irq_save, reboot, switch_stack,
     wait_for_interrupt,
 };
 #[cfg(feature = "selftest")]

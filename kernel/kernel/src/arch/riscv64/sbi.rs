@@ -62,6 +62,11 @@ pub enum ResetReason {
     Failure = 1,
 }
 
+/// Resets the machine (SRST cold reboot). Returns only if the firmware refused.
+pub fn reboot() {
+    let _ = call(EID_SRST, 0, 1, ResetReason::None as usize);
+}
+
 /// Powers the machine off. Returns only if the firmware refused.
 pub fn shutdown(reason: ResetReason) {
     let _ = call(EID_SRST, 0, 0, reason as usize);

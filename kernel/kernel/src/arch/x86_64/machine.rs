@@ -22,6 +22,22 @@ pub fn exit(code: ExitCode) -> ! {
     cpu::halt()
 }
 
+/// Reboots the machine: a reset through the 8042 keyboard controller, then a triple fault
+/// (an empty IDT) if that did nothing. QEMU with `-no-reboot` exits instead.
+pub fn reboot() -> ! {
+    cpu::disable_interrupts();
+    // SAFETY: port 0x64 is the 8042 controller's command port on PCs; 0xfe pulses the reset
+    // line. Nothing the kernel needs survives a reset.
+    unsafe { cpu::outb(0x64, 0xfe) };
+    let empty = super::gdt::DescriptorPointer { limit: 0, base: 0 };
+    // SAFETY: with a zero-length IDT the next exception cannot be delivered: the CPU triple
+    // faults and resets, which is the intent.
+    unsafe {
+        asm!("lidt ({0})", "int3", in(reg) &raw const empty, options(att_syntax, nostack));
+    }
+    cpu::halt()
+}
+
 /// Switches to the stack whose top is `top` and calls `entry` there.
 pub fn switch_stack(top: u64, entry: extern "C" fn() -> !) -> ! {
     // SAFETY: `top` is the 16-byte-aligned top of a mapped, unused kernel stack; the `call`

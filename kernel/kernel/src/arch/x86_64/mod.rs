@@ -32,7 +32,7 @@ pub use apic::init_interrupts;
 pub use cpu::{IrqState, disable_interrupts, enable_interrupts, halt, irq_restore, irq_save, wait_for_interrupt};
 #[cfg(feature = "selftest")]
 pub use machine::{RETURN_INSTRUCTION, trigger_test_execute, trigger_test_fault, trigger_test_store};
-pub use machine::{exit, switch_stack};
+pub use machine::{exit, reboot, switch_stack};
 pub use paging::{EARLY_MAP_LIMIT, KERNEL_OFFSET, hhdm_base, init_paging};
 pub use timer::{counter, init_timer};
 pub use trap::{init_traps, unexpected_interrupts};

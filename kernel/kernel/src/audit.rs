@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! The audit pipeline: every security decision and lifecycle event becomes an
+//! `cambios_abi::audit::Event`.
+//!
+//! [`log`] writes into the running CPU's lock-free buffer (`kernel_core::audit`), so it may be
+//! called from any context, interrupt handlers included, and never blocks. The buffers are
+//! drained into the global ring (lock rank `Audit`) on every timer tick and before every read.
+//! A full per-CPU buffer and events pushed out of the ring unread are counted, never silent:
+//! readers see the gaps in the sequence numbers. Reading needs the `audit-read` capability
+//! (`audit_read`; docs/abi/audit.md).
+
+use cambios_abi::audit::{Event, EventKind};
+use kernel_core::audit::{Audit, Ring};
+use kernel_core::sync::LockClass;
+
+use crate::sync::SpinLock;
+
+/// Events each CPU buffers between drains.
+const PER_CPU: usize = 128;
+/// Events the global ring keeps.
+const RING: usize = 1024;
+
+static AUDIT: Audit<{ crate::sched::MAX_CPUS }, PER_CPU, RING> = Audit::new();
+static GLOBAL: SpinLock<Ring<RING>> = SpinLock::new(LockClass::Audit, Audit::<1, 1, RING>::new_ring());
+
+/// Records an event about process `pid` (0 = the kernel) with Principal `principal`.
+pub fn log(kind: EventKind, pid: u32, principal: &[u8; 32], arg: u64, arg2: u64) {
+    let mut prefix = [0u8; 16];
+    prefix.copy_from_slice(principal.get(..16).unwrap_or(&[0; 16]));
+    let event = Event {
+        seq: 0,
+        time_ns: crate::time::uptime_ns(),
+        kind: kind as u16,
+        cpu: 0,
+        pid,
+        arg,
+        arg2,
+        principal: prefix,
+    };
+    // Interrupts masked: an interrupt that logs on this CPU in the middle of this push would
+    // find the buffer busy and lose its event (counted). A full buffer is counted too.
+    let state = crate::arch::irq_save();
+    let _ = AUDIT.log(0, event);
+    crate::arch::irq_restore(state);
+}
+
+/// Moves the per-CPU buffers into the global ring (the timer tick calls this).
+pub fn drain() {
+    if let Some(mut ring) = GLOBAL.try_lock() {
+        AUDIT.drain(&mut ring);
+    }
+}
+
+/// Copies the most recent events, oldest first, into `out`; returns how many.
+pub fn read_newest(out: &mut [Event]) -> usize {
+    let mut ring = GLOBAL.lock();
+    AUDIT.drain(&mut ring);
+    AUDIT.read_newest(&mut ring, out)
+}
