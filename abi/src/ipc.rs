@@ -15,7 +15,7 @@
 //! | 40 | 8 | `reply_token`: for a call, what `reply` takes; else 0 | kernel |
 //! | 48 | 4 | `label`: an operation code chosen by the protocol | sender |
 //! | 52 | 2 | `len`: payload bytes used (0..=192) | sender |
-//! | 54 | 2 | `flags`: [`FLAG_CAP`] | sender (kernel on delivery) |
+//! | 54 | 2 | `flags`: [`FLAG_CAP`], rights to transfer in bits 8..11 | sender (kernel on delivery) |
 //! | 56 | 4 | `cap`: send: the sender's slot to transfer; receive: the receiver's new slot | sender / kernel |
 //! | 60 | 4 | reserved, zero | — |
 //! | 64 | 192 | payload | sender |
@@ -28,8 +28,13 @@ pub const HEADER_SIZE: usize = 64;
 pub const MAX_PAYLOAD: usize = MESSAGE_SIZE - HEADER_SIZE;
 /// `flags`: the message carries a capability (`cap`).
 pub const FLAG_CAP: u16 = 1 << 0;
+/// `flags` bits 8..11: the rights the transferred capability gets ([`Rights`] bits; 0 = all
+/// of the sender's). Never more than the sender holds: asking for more is `MissingRight`.
+pub const FLAG_RIGHTS_SHIFT: u16 = 8;
+/// Mask of the rights field in `flags`.
+pub const FLAG_RIGHTS_MASK: u16 = 0b111 << FLAG_RIGHTS_SHIFT;
 /// Every flag bit this ABI version defines.
-pub const KNOWN_FLAGS: u16 = FLAG_CAP;
+pub const KNOWN_FLAGS: u16 = FLAG_CAP | FLAG_RIGHTS_MASK;
 /// `cap` when no capability is attached.
 pub const NO_CAP: u32 = u32::MAX;
 
@@ -103,11 +108,13 @@ pub enum WellKnown {
     Echo = 1,
     /// The ping-pong test server (call/reply round trips).
     Pong = 2,
+    /// The capability-transfer test's meeting point.
+    Relay = 3,
 }
 
 impl WellKnown {
     /// Every well-known endpoint.
-    pub const ALL: [WellKnown; 2] = [WellKnown::Echo, WellKnown::Pong];
+    pub const ALL: [WellKnown; 3] = [WellKnown::Echo, WellKnown::Pong, WellKnown::Relay];
     /// Highest well-known endpoint number plus one (the manifest bit masks are 64 bits).
     pub const LIMIT: u32 = 64;
 
@@ -116,6 +123,7 @@ impl WellKnown {
         match self {
             WellKnown::Echo => "echo",
             WellKnown::Pong => "pong",
+            WellKnown::Relay => "relay",
         }
     }
 
@@ -130,7 +138,7 @@ impl WellKnown {
     }
 
     /// Every bit that names a well-known endpoint.
-    pub const KNOWN_BITS: u64 = (1 << 1) | (1 << 2);
+    pub const KNOWN_BITS: u64 = (1 << 1) | (1 << 2) | (1 << 3);
 }
 
 /// A message as bytes, with typed accessors for the header.

@@ -16,7 +16,10 @@
 
 use cambios_abi::audit::EventKind;
 use cambios_abi::error::SysError;
-use cambios_abi::ipc::{FLAG_CAP, FOREVER, MESSAGE_SIZE, Message, NO_CAP, NONBLOCKING, Rights, WellKnown};
+use cambios_abi::ipc::{
+    FLAG_CAP, FLAG_RIGHTS_MASK, FLAG_RIGHTS_SHIFT, FOREVER, MESSAGE_SIZE, Message, NO_CAP, NONBLOCKING, Rights,
+    WellKnown,
+};
 use cambios_abi::syscall::Syscall;
 use kernel_core::cap::{CapError, Capability, EndpointRef};
 use kernel_core::ipc::{Endpoint, EndpointState, IpcError, Queued, ReplyTable, ReplyTo};
@@ -152,8 +155,15 @@ fn deliver(call: Syscall, slot: u32, ptr: u64, timeout: u64, token: Option<u64>)
     msg.validate_send()?;
     let transfer = if msg.flags() & FLAG_CAP != 0 {
         let source = msg.cap();
+        let asked = Rights::from_bits(((msg.flags() & FLAG_RIGHTS_MASK) >> FLAG_RIGHTS_SHIFT) as u8);
         let derived = process::with_caps(pid, |caps| {
-            caps.check(source, Rights::GRANT, epoch_of).and_then(|_| caps.derive(source, caps_rights(caps, source)))
+            caps.check(source, Rights::GRANT, epoch_of).and_then(|_| {
+                let rights = match asked {
+                    Some(r) if r != Rights::NONE => r,
+                    _ => caps_rights(caps, source),
+                };
+                caps.derive(source, rights)
+            })
         })?;
         Some(derived.map_err(|e| denied(pid, &principal, call, source, e))?)
     } else {

@@ -163,7 +163,8 @@ pub fn load_boot_modules(info: &BootInfo) -> Result<(), KernelError> {
     }
     let registry: &'static [Module] = Box::leak(registry.into_boxed_slice());
     *REGISTRY.lock() = Some(registry);
-    if boot.iter().filter_map(|i| registry.get(*i)).any(|m| m.caps.contains(cambios_abi::cap::Capability::ConsoleRead)) {
+    if boot.iter().filter_map(|i| registry.get(*i)).any(|m| m.caps.contains(cambios_abi::cap::Capability::ConsoleRead))
+    {
         crate::monitor::reserve_for_user();
     }
     for index in boot {

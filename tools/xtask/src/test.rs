@@ -233,6 +233,27 @@ const PINGPONG_CHECK: UserCheck = UserCheck {
     killed: &[],
 };
 
+/// A capability travels in a message with fewer rights, works, and stops working the moment
+/// its owner revokes it.
+const CAPXFER: &[TestService] = &[
+    TestService { provides: &[WellKnown::Relay], ..svc("cap-user", "cap-user", CONSOLE) },
+    TestService { uses: &[WellKnown::Relay], ..svc("cap-owner", "cap-owner", CONSOLE) },
+];
+const CAPXFER_CHECK: UserCheck = UserCheck {
+    boot: &[],
+    after: &[
+        "[cap-user] received a capability: rights s--",
+        "[cap-user] receive on it: denied (MissingRight)",
+        "[cap-owner] message from pid 1 via the granted capability: ok",
+        "[cap-user] send after revoke: denied (BadCapability)",
+        "[cap-user] done",
+        "[cap-owner] done",
+    ],
+    forbidden: &["FAIL"],
+    interleave: None,
+    killed: &[],
+};
+
 /// Bad syscall arguments get typed errors; a process without capabilities is refused.
 const SYSCALLS: &[TestService] =
     &[svc("badargs", "badargs", &[Capability::ConsoleWrite, Capability::Spawn]), svc("nocaps", "nocaps", &[])];
@@ -318,6 +339,7 @@ pub const MATRIX: &[QemuTest] = &[
         selftest: None,
         ..BOOT
     },
+    QemuTest { name: "ipc-captransfer", services: Some(CAPXFER), outcome: Outcome::User(&CAPXFER_CHECK), ..USER },
     QemuTest { name: "ipc-pingpong", services: Some(PINGPONG), outcome: Outcome::User(&PINGPONG_CHECK), ..USER },
     QemuTest { name: "grub-multiboot2", only: Some(Arch::X86_64), medium: Medium::Grub, min_timeout_secs: 120, ..BOOT },
     // CPUs without 1 GiB pages, SMEP or SMAP, on the Q35 chipset.
