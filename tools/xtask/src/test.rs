@@ -255,11 +255,18 @@ const CAPXFER_CHECK: UserCheck = UserCheck {
 };
 
 /// Bad syscall arguments get typed errors; a process without capabilities is refused.
-const SYSCALLS: &[TestService] =
-    &[svc("badargs", "badargs", &[Capability::ConsoleWrite, Capability::Spawn]), svc("nocaps", "nocaps", &[])];
+const SYSCALLS: &[TestService] = &[
+    svc("badargs", "badargs", &[Capability::ConsoleWrite, Capability::Spawn]),
+    svc("nocaps", "nocaps", &[]),
+    svc("ipc-errors", "ipc-errors", CONSOLE),
+];
 const SYSCALLS_CHECK: UserCheck = UserCheck {
     boot: &[],
-    after: &["[badargs] all checks passed", "[proc] nocaps (pid 2) exited with code 0"],
+    after: &[
+        "[badargs] all checks passed",
+        "[proc] nocaps (pid 2) exited with code 0",
+        "[ipc-errors] all checks passed",
+    ],
     forbidden: &["FAIL"],
     interleave: None,
     killed: &[],
