@@ -23,7 +23,7 @@ use cambios_abi::ipc::{
 use cambios_abi::syscall::Syscall;
 use kernel_core::cap::{CapError, Capability, EndpointRef};
 use kernel_core::ipc::{Endpoint, EndpointState, IpcError, Queued, ReplyTable, ReplyTo};
-use kernel_core::sched::BlockReason;
+use kernel_core::sched::{BlockReason, ThreadId};
 use kernel_core::sync::LockClass;
 
 use crate::interceptor::{ACTIVE, Interceptor, Subject, Verdict};
@@ -36,6 +36,8 @@ use crate::{sched, time};
 pub const MAX_ENDPOINTS: usize = 128;
 /// First id handed out by `endpoint_create`.
 const FIRST_DYNAMIC: usize = 64;
+/// Open endpoints one process may own.
+const MAX_OWNED: usize = 16;
 /// Calls pending at once, system-wide.
 const MAX_CALLS: usize = 64;
 
@@ -66,6 +68,20 @@ fn deadline(timeout: u64) -> Option<u64> {
     (timeout != FOREVER).then(|| time::uptime_ns().saturating_add(timeout))
 }
 
+/// Wakes `first` or, if it cannot be woken (it timed out, was killed, or already runs), the
+/// next waiter of the same kind, until one is woken or none is left: a wakeup is never lost.
+fn wake_waiter(e: &mut Endpoint, first: Option<ThreadId>, receivers: bool) {
+    let mut next = first;
+    // Bounded by the waiter FIFO's length.
+    for _ in 0..=kernel_core::ipc::WAITERS {
+        let Some(thread) = next else { return };
+        if sched::wake(thread) {
+            return;
+        }
+        next = if receivers { e.pop_receiver() } else { e.pop_sender() };
+    }
+}
+
 /// Audits and returns a capability failure.
 fn denied(pid: Pid, principal: &[u8; 32], call: Syscall, slot: u32, e: CapError) -> SysError {
     crate::audit::log(EventKind::CapDenied, pid.0, principal, call.number(), u64::from(slot));
@@ -92,17 +108,33 @@ fn lookup(call: Syscall, slot: u32, needed: Rights) -> Result<(Pid, [u8; 32], En
 /// `endpoint_create`: a new endpoint owned by the caller; returns the slot of its capability.
 pub fn create() -> Result<u64, SysError> {
     let pid = process::current_pid()?;
+    let owned = ENDPOINTS
+        .iter()
+        .filter(|l| l.lock().as_ref().is_some_and(|e| e.owner() == pid.0 && e.state() == EndpointState::Open))
+        .count();
+    if owned >= MAX_OWNED {
+        return Err(SysError::OutOfMemory);
+    }
     for (id, lock) in ENDPOINTS.iter().enumerate().skip(FIRST_DYNAMIC) {
         let mut guard = lock.lock();
-        if guard.is_none() {
-            let endpoint = Endpoint::new(pid.0);
+        // A free slot, or a closed endpoint reused at a later epoch (its old capabilities
+        // carry older epochs and stay dead); a slot whose epochs are used up is retired.
+        let epoch = match guard.as_ref() {
+            None => Some(0),
+            Some(e) if e.state() == EndpointState::Closed => e.epoch().checked_add(1),
+            Some(_) => None,
+        };
+        if let Some(epoch) = epoch {
+            let endpoint = Endpoint::with_epoch(pid.0, epoch);
             let cap = Capability::new(id as u32, endpoint.epoch(), Rights::ALL);
             *guard = Some(endpoint);
             drop(guard);
             return match process::with_caps(pid, |caps| caps.insert(cap))? {
                 Ok(slot) => Ok(u64::from(slot)),
                 Err(e) => {
-                    *lock.lock() = None;
+                    if let Some(endpoint) = lock.lock().as_mut() {
+                        let _ = endpoint.close();
+                    }
                     Err(e.sys_error())
                 }
             };
@@ -127,9 +159,16 @@ pub fn grant_well_known(pid: Pid, provides: u64, uses: u64) -> Result<(), SysErr
             if reopen {
                 // A new endpoint (or a new incarnation after its provider ended): old
                 // capabilities carry an old epoch, so they stay invalid.
-                let next_epoch = guard.as_ref().map_or(0, |e| e.epoch().saturating_add(1));
+                let next_epoch = match guard.as_ref() {
+                    None => 0,
+                    Some(e) => e.epoch().checked_add(1).ok_or(SysError::OutOfMemory)?,
+                };
                 *guard = Some(Endpoint::with_epoch(if owns { pid.0 } else { 0 }, next_epoch));
             } else if owns && let Some(e) = guard.as_mut() {
+                // A second provider while the first is alive would take the endpoint over.
+                if e.owner() != 0 && e.owner() != pid.0 {
+                    return Err(SysError::PermissionDenied);
+                }
                 e.set_owner(pid.0);
             }
             guard.as_ref().map_or(0, Endpoint::epoch)
@@ -185,14 +224,17 @@ fn deliver(call: Syscall, slot: u32, ptr: u64, timeout: u64, token: Option<u64>)
     let me = sched::current_thread().map_err(|_| SysError::InvalidArgument)?;
     // Each round queues the message or waits for room (or the deadline).
     for _ in 0..u32::MAX {
-        let wake = {
+        {
             let mut guard = lock.lock();
             let e = guard.as_mut().ok_or(SysError::BadCapability)?;
             if e.epoch() != ep.epoch {
+                // Pass on the room this sender was woken for.
+                let next = e.pop_sender();
+                wake_waiter(e, next, false);
                 return Err(denied(pid, &principal, call, slot, CapError::Revoked));
             }
             match e.enqueue(item) {
-                Ok(wake) => wake,
+                Ok(first) => wake_waiter(e, first, true),
                 Err(IpcError::QueueFull) if timeout == NONBLOCKING => return Err(SysError::QueueFull),
                 Err(IpcError::QueueFull) => {
                     e.wait_send(me).map_err(IpcError::sys_error)?;
@@ -203,6 +245,8 @@ fn deliver(call: Syscall, slot: u32, ptr: u64, timeout: u64, token: Option<u64>)
                     if sched::woke_by_timeout(me) {
                         if let Some(e) = lock.lock().as_mut() {
                             e.cancel_wait(me);
+                            let next = e.pop_sender();
+                            wake_waiter(e, next, false);
                         }
                         return Err(SysError::TimedOut);
                     }
@@ -210,9 +254,6 @@ fn deliver(call: Syscall, slot: u32, ptr: u64, timeout: u64, token: Option<u64>)
                 }
                 Err(e) => return Err(e.sys_error()),
             }
-        };
-        if let Some(thread) = wake {
-            sched::wake(thread);
         }
         return Ok(());
     }
@@ -245,16 +286,19 @@ pub fn receive(slot: u64, ptr: u64, timeout: u64) -> Result<u64, SysError> {
     let me = sched::current_thread().map_err(|_| SysError::InvalidArgument)?;
     let mut taken = None;
     for _ in 0..u32::MAX {
-        let wake = {
+        {
             let mut guard = lock.lock();
             let e = guard.as_mut().ok_or(SysError::BadCapability)?;
             if e.epoch() != ep.epoch {
+                // Pass on the message this receiver was woken for.
+                let next = e.pop_receiver();
+                wake_waiter(e, next, true);
                 return Err(denied(pid, &principal, Syscall::Receive, slot, CapError::Revoked));
             }
             match e.dequeue() {
-                Ok((item, wake)) => {
+                Ok((item, first)) => {
                     taken = Some(item);
-                    wake
+                    wake_waiter(e, first, false);
                 }
                 Err(IpcError::Empty) if timeout == NONBLOCKING => return Err(SysError::WouldBlock),
                 Err(IpcError::Empty) => {
@@ -266,6 +310,8 @@ pub fn receive(slot: u64, ptr: u64, timeout: u64) -> Result<u64, SysError> {
                     if sched::woke_by_timeout(me) {
                         if let Some(e) = lock.lock().as_mut() {
                             e.cancel_wait(me);
+                            let next = e.pop_receiver();
+                            wake_waiter(e, next, true);
                         }
                         return Err(SysError::TimedOut);
                     }
@@ -273,9 +319,6 @@ pub fn receive(slot: u64, ptr: u64, timeout: u64) -> Result<u64, SysError> {
                 }
                 Err(e) => return Err(e.sys_error()),
             }
-        };
-        if let Some(thread) = wake {
-            sched::wake(thread);
         }
         break;
     }
@@ -311,6 +354,11 @@ pub fn receive(slot: u64, ptr: u64, timeout: u64) -> Result<u64, SysError> {
 /// `call(slot, message, timeout)`: send, then wait for the reply into the same buffer.
 pub fn call(slot: u64, ptr: u64, timeout: u64) -> Result<u64, SysError> {
     let slot = u32::try_from(slot).map_err(|_| SysError::BadCapability)?;
+    if timeout == NONBLOCKING {
+        // A call always waits for its reply.
+        return Err(SysError::InvalidArgument);
+    }
+    let until = deadline(timeout);
     let pid = process::current_pid()?;
     // The reply buffer must be writable before anything is sent.
     process::copy_to_user(ptr, &read_message(ptr)?.bytes)?;
@@ -320,7 +368,6 @@ pub fn call(slot: u64, ptr: u64, timeout: u64) -> Result<u64, SysError> {
         let _ = REPLIES.lock().cancel(token);
         return Err(e);
     }
-    let until = deadline(timeout);
     for _ in 0..u32::MAX {
         {
             let mut replies = REPLIES.lock();
@@ -329,10 +376,6 @@ pub fn call(slot: u64, ptr: u64, timeout: u64) -> Result<u64, SysError> {
                     drop(replies);
                     process::copy_to_user(ptr, &reply.bytes)?;
                     return Ok(0);
-                }
-                Err(IpcError::NotReady) if timeout == NONBLOCKING => {
-                    let _ = replies.cancel(token);
-                    return Err(SysError::WouldBlock);
                 }
                 Err(IpcError::NotReady) => {
                     // Blocked while holding the reply table: the reply cannot slip between.
@@ -420,41 +463,37 @@ pub fn owner_of(id: u32) -> u32 {
 /// Cleans up after process `pid` ended (called under the process-table lock, which ranks
 /// before the endpoint and reply locks): closes the endpoints it owns, waking their waiters,
 /// and abandons the calls it was serving or making.
-pub fn process_ended(pid: Pid) {
-    let mut wake: [Option<kernel_core::sched::ThreadId>; 32] = [None; 32];
-    let mut n = 0;
+pub fn process_ended(pid: Pid, thread: Option<ThreadId>) {
     for lock in ENDPOINTS.iter() {
         let mut guard = lock.lock();
         let Some(e) = guard.as_mut() else { continue };
+        // A killed thread may wait on any endpoint: take it off, and pass on what it held.
+        if let Some(t) = thread
+            && e.cancel_wait(t)
+        {
+            let next = e.pop_receiver();
+            wake_waiter(e, next, true);
+            let next = e.pop_sender();
+            wake_waiter(e, next, false);
+        }
         if e.owner() != pid.0 || e.state() != EndpointState::Open {
             continue;
         }
         if let Ok(drain) = e.close() {
+            // Endpoint (3) → Replies (4) → Scheduler (5): waking here keeps the lock order.
             let mut replies = REPLIES.lock();
             for call in drain.calls.iter().flatten() {
-                if let Ok(t) = replies.abandon(call.token)
-                    && let Some(slot) = wake.get_mut(n)
-                {
-                    *slot = Some(t);
-                    n += 1;
+                if let Ok(t) = replies.abandon(call.token) {
+                    sched::wake(t);
                 }
             }
             drop(replies);
             for t in drain.threads() {
-                if let Some(slot) = wake.get_mut(n) {
-                    *slot = Some(t);
-                    n += 1;
-                }
+                sched::wake(t);
             }
         }
     }
     REPLIES.lock().cancel_for_process(pid.0, |t| {
-        if let Some(slot) = wake.get_mut(n) {
-            *slot = Some(t);
-            n += 1;
-        }
+        sched::wake(t);
     });
-    for t in wake.iter().flatten() {
-        sched::wake(*t);
-    }
 }

@@ -214,6 +214,14 @@ fn start(module: &Module, parent: Option<Pid>) -> Result<Pid, KernelError> {
 /// Starts the registered module `name` as a child of `parent` (the `spawn` syscall), or
 /// without a parent (the boot monitor's `spawn` command).
 pub fn spawn(name: &str, parent: Option<Pid>) -> Result<Pid, SysError> {
+    // Masked until the child has its capabilities (the monitor calls this with interrupts on).
+    let state = arch::irq_save();
+    let result = spawn_masked(name, parent);
+    arch::irq_restore(state);
+    result
+}
+
+fn spawn_masked(name: &str, parent: Option<Pid>) -> Result<Pid, SysError> {
     let registry = REGISTRY.lock().ok_or(SysError::NotFound)?;
     let module = registry.iter().find(|m| m.name == name).ok_or(SysError::NotFound)?;
     // The bytes were verified at boot; make sure they are still the bytes that were signed.

@@ -8,7 +8,7 @@
 //! ([`on_serial_interrupt`]); the idle loop turns them into lines and runs commands
 //! ([`poll`]). Nothing is printed unless the user types something.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::sync::SpinLock;
 use cambios_abi::error::SysError;
@@ -33,9 +33,18 @@ struct Input {
 static INPUT: SpinLock<Input> =
     SpinLock::new(LockClass::SerialInput, Input { ring: [0; RING], head: 0, len: 0, dropped: 0, waiter: None });
 
-/// Set once a process holding `console-read` reads the console: from then on serial input
-/// belongs to user space (the shell) and the boot monitor stops reading it.
-static USER_CONSOLE: AtomicBool = AtomicBool::new(false);
+/// Who reads serial input: [`MONITOR`] (the boot monitor), [`RESERVED`] (a boot service with
+/// `console-read` will), or the pid of the process that reads it. When that process ends, the
+/// boot monitor takes the console back.
+static CONSOLE_OWNER: AtomicU32 = AtomicU32::new(MONITOR);
+/// [`CONSOLE_OWNER`]: the boot monitor.
+const MONITOR: u32 = 0;
+/// [`CONSOLE_OWNER`]: kept for a user-space reader that has not read yet.
+const RESERVED: u32 = u32::MAX;
+
+fn user_console() -> bool {
+    CONSOLE_OWNER.load(Ordering::Relaxed) != MONITOR
+}
 
 /// The line being typed (only the idle loop touches it).
 static LINE_BUF: SpinLock<Line> = SpinLock::new(LockClass::MonitorLine, Line { bytes: [0; LINE], len: 0 });
@@ -76,19 +85,35 @@ fn drain_uart(input: &mut Input) {
 /// True when received bytes wait for the boot monitor (never once user space owns the
 /// console).
 pub fn has_input() -> bool {
-    !USER_CONSOLE.load(Ordering::Relaxed) && INPUT.lock().len > 0
+    !user_console() && INPUT.lock().len > 0
 }
 
 /// Hands serial input to user space from now on (the loader calls this when a boot service
 /// holds `console-read`, so nothing typed early is eaten by the boot monitor).
 pub fn reserve_for_user() {
-    USER_CONSOLE.store(true, Ordering::Relaxed);
+    CONSOLE_OWNER.store(RESERVED, Ordering::Relaxed);
+}
+
+/// A process ended: if it owned the console, the boot monitor takes it back.
+pub fn process_ended(pid: u32) {
+    if CONSOLE_OWNER.compare_exchange(pid, MONITOR, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        INPUT.lock().waiter = None;
+    }
 }
 
 /// The `console_read` syscall: copies received bytes into `out`, blocking until at least one
 /// arrives or `deadline` (uptime ns) passes. The first call hands the console to user space.
-pub fn user_read(out: &mut [u8], deadline: Option<u64>, nonblocking: bool) -> Result<usize, SysError> {
-    USER_CONSOLE.store(true, Ordering::Relaxed);
+pub fn user_read(pid: u32, out: &mut [u8], deadline: Option<u64>, nonblocking: bool) -> Result<usize, SysError> {
+    let owner = CONSOLE_OWNER.load(Ordering::Relaxed);
+    if owner != pid {
+        // The console is free or reserved: the first reader takes it; anyone else is refused.
+        if (owner == MONITOR || owner == RESERVED)
+            && CONSOLE_OWNER.compare_exchange(owner, pid, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+        } else {
+            return Err(SysError::PermissionDenied);
+        }
+    }
     // Each round copies or blocks until input arrives (or the deadline).
     let me = crate::sched::current_thread().map_err(|_| SysError::InvalidArgument)?;
     for _ in 0..u32::MAX {
@@ -118,7 +143,10 @@ pub fn user_read(out: &mut [u8], deadline: Option<u64>, nonblocking: bool) -> Re
             .map_err(|_| SysError::InvalidArgument)?;
         crate::sched::reschedule();
         if crate::sched::woke_by_timeout(me) {
-            INPUT.lock().waiter = None;
+            let mut input = INPUT.lock();
+            if input.waiter == Some(me) {
+                input.waiter = None;
+            }
             return Err(SysError::TimedOut);
         }
     }
@@ -141,7 +169,7 @@ fn next_byte() -> Option<u8> {
 
 /// Processes pending input: echoes it, and runs each completed line. Called by the idle loop.
 pub fn poll() {
-    if USER_CONSOLE.load(Ordering::Relaxed) {
+    if user_console() {
         return;
     }
     for _ in 0..RING {

@@ -359,7 +359,8 @@ fn end_process(table: &mut Table, pid: Pid, status: ExitStatus) {
     if let Some(p) = table.processes.get_mut(&pid) {
         p.life = Life::Exited { status, released: false };
     }
-    crate::ipc::process_ended(pid);
+    crate::ipc::process_ended(pid, table.processes.get(&pid).and_then(|p| p.thread));
+    crate::monitor::process_ended(pid.0);
     let wake = parent.and_then(|pp| table.processes.get_mut(&pp)).and_then(|parent| parent.waiter.take());
     if let Some(w) = wake {
         sched::wake(w);
@@ -382,9 +383,10 @@ pub fn kill(pid: Pid) -> Result<(), SysError> {
         }
         let thread = victim.thread.ok_or(SysError::NotFound)?;
         let principal = victim.principal;
+        // Stop the thread first: if that fails, nothing has changed.
+        sched::terminate(thread).map_err(|_| SysError::InvalidArgument)?;
         end_process(&mut table, pid, ExitStatus::Killed);
         crate::audit::log(EventKind::ProcessKilled, pid.0, &principal, u64::from(me.0), 0);
-        sched::terminate(thread).map_err(|_| SysError::InvalidArgument)?;
         thread
     };
     let _ = thread;

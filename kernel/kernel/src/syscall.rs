@@ -154,7 +154,8 @@ fn handle(call: Syscall, [a0, a1, a2, _a3, _a4, _a5]: [u64; 6]) -> Result<u64, S
             let len = (a1 as usize).min(buffer.len());
             process::copy_to_user(a0, buffer.get(..len).unwrap_or(&[]))?;
             let until = (a2 != cambios_abi::ipc::FOREVER).then(|| time::uptime_ns().saturating_add(a2));
-            let n = crate::monitor::user_read(buffer.get_mut(..len).unwrap_or(&mut []), until, a2 == 0)?;
+            let pid = process::current_pid()?.0;
+            let n = crate::monitor::user_read(pid, buffer.get_mut(..len).unwrap_or(&mut []), until, a2 == 0)?;
             process::copy_to_user(a0, buffer.get(..n).unwrap_or(&[]))?;
             Ok(n as u64)
         }

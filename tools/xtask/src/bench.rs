@@ -12,19 +12,35 @@
 //! The user-space benchmark boots the `bench` program (user/programs/bench) with the same
 //! method: it times syscalls, yields, mappings and spawns with `get_time`, whose nanoseconds
 //! are guest instructions under `-icount`, and prints `[bench] <name>: <n> ns/op over <count>`.
+//!
+//! The IPC benchmark boots `ipc-bench` and `pong` (user/programs/ipc-bench) alone on one CPU:
+//! 100,000 call/reply round trips of 256-byte messages, the median over batches of 1,000. On
+//! an x86_64 host with a usable `/dev/kvm` it is also run under KVM, but only after a probe
+//! boot with `-accel kvm` reaches the ready line (the KVM of some hosts cannot run a kernel);
+//! the output says which accelerators were used and why. In the same run [`crate::hostpipe`]
+//! measures a pipe ping-pong between two processes on the host Linux for comparison.
 
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use cambios_abi::Arch;
 use cambios_abi::bootlog::READY_PREFIX;
 
 use crate::cli::{BenchOpts, BuildOpts, DEFAULT_MEM_MIB};
 use crate::qemu::{self, Boot, Console, Event, Machine, Overrides, Session};
-use crate::util::{Result, bail, status};
+use crate::util::{Context, Result, bail, status};
 
 /// QEMU flags of the method: one guest instruction per nanosecond of virtual time.
 const ICOUNT: &[&str] = &["-icount", "shift=0,sleep=off"];
 /// Host-side limit for one benchmark boot.
 const TIMEOUT: Duration = Duration::from_secs(60);
+/// Host-side limit for the KVM probe boot (to the ready line).
+const KVM_PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Linux 6.1's pipe round trip (two processes, one CPU, 256 B) under the same QEMU flags, in
+/// guest instructions (../shared/guides/benchmarking.md).
+const LINUX_PIPE_IN_TCG: u64 = 14_087;
 
 /// One boot's measurements.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -93,6 +109,163 @@ fn bench_services() -> Vec<crate::services::Service> {
         Service::boot("child", "child", &[]).on_demand(),
         Service::boot("yielder", "yielder", &[]).on_demand(),
     ]
+}
+
+/// The services of the IPC benchmark: `pong` first (it waits for calls), then `ipc-bench`.
+fn ipc_services() -> Vec<crate::services::Service> {
+    use crate::services::Service;
+    use cambios_abi::cap::Capability;
+    use cambios_abi::ipc::WellKnown;
+    vec![
+        Service::boot("pong", "pong", &[Capability::ConsoleWrite]).endpoints(&[WellKnown::Pong], &[]),
+        Service::boot("ipc-bench", "ipc-bench", &[Capability::ConsoleWrite]).endpoints(&[], &[WellKnown::Pong]),
+    ]
+}
+
+/// The `ipc-bench` result: nanoseconds (guest instructions under `-icount`) per round trip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct IpcFigure {
+    /// Timed round trips.
+    rounds: u64,
+    /// Round trips per batch.
+    batch: u64,
+    /// Median of the per-batch averages.
+    median: u64,
+    /// Lowest batch average.
+    min: u64,
+    /// Highest batch average.
+    max: u64,
+}
+
+/// `[ipc-bench] round trips <N>, median <m> ns per round trip (batches of <b>), min <a>, max <z>`.
+fn parse_ipc_line(line: &str) -> Option<IpcFigure> {
+    let rest = line.strip_prefix("[ipc-bench] round trips")?;
+    Some(IpcFigure {
+        rounds: number_after(rest, "")?,
+        batch: number_after(rest, "batches of")?,
+        median: number_after(rest, "median")?,
+        min: number_after(rest, "min")?,
+        max: number_after(rest, "max")?,
+    })
+}
+
+/// What one QEMU run printed.
+struct Run {
+    /// Serial lines, in order.
+    lines: Vec<String>,
+    /// Whether the stop condition was met (rather than a timeout or QEMU exiting).
+    stopped: bool,
+    /// Whether the time limit ended the run.
+    timed_out: bool,
+    /// QEMU's stderr.
+    stderr: String,
+}
+
+/// Runs QEMU with `argv` (program first), collecting serial lines until `stop` accepts one,
+/// QEMU exits or `limit` passes, then kills it. (For argument lists `Machine` cannot express,
+/// such as `-accel kvm`.)
+fn run_lines(argv: &[String], limit: Duration, stop: impl Fn(&str) -> bool) -> Result<Run> {
+    let Some((program, args)) = argv.split_first() else { bail!("internal error: empty QEMU command") };
+    let Some(path) = crate::util::find_in_path(program) else {
+        bail!("{program} not found (see `cargo xtask doctor`)")
+    };
+    let mut child = Command::new(path)
+        .args(args)
+        .current_dir(crate::util::root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start {program}"))?;
+    let _stdin = child.stdin.take(); // held open: QEMU's serial input
+    let stderr = crate::util::read_all_in_background(child.stderr.take());
+    let (tx, rx) = mpsc::channel();
+    if let Some(stdout) = child.stdout.take() {
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).split(b'\n') {
+                let Ok(line) = line else { break };
+                let text = String::from_utf8_lossy(&line).replace('\r', "");
+                if tx.send(text).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let deadline = Instant::now() + limit;
+    let (mut lines, mut stopped) = (Vec::new(), false);
+    // Ends on a timeout or when QEMU closes its output.
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        stopped = stop(&line);
+        lines.push(line);
+        if stopped {
+            break;
+        }
+    }
+    let timed_out = !stopped && Instant::now() >= deadline;
+    let _ = child.kill();
+    let _ = child.wait();
+    let stderr = stderr.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
+    Ok(Run { lines, stopped, timed_out, stderr })
+}
+
+/// The first line of QEMU's stderr, for messages.
+fn qemu_said(stderr: &str) -> String {
+    stderr.lines().find(|l| !l.trim().is_empty()).map_or(String::new(), |l| format!("; QEMU said: {}", l.trim()))
+}
+
+/// Boots the IPC benchmark with `argv` and reads its figure.
+fn measure_ipc(argv: &[String]) -> Result<IpcFigure> {
+    let stop =
+        |l: &str| l.starts_with("[ipc-bench] done") || l.starts_with("[ipc-bench] error") || l.starts_with("[fault]");
+    let run = run_lines(argv, TIMEOUT * 3, stop)?;
+    if let Some(bad) = run.lines.iter().find(|l| l.starts_with("[ipc-bench] error") || l.starts_with("[fault]")) {
+        bail!("the IPC benchmark failed: {bad}");
+    }
+    match run.lines.iter().find_map(|l| parse_ipc_line(l)) {
+        Some(figure) if run.stopped => Ok(figure),
+        _ => bail!("`ipc-bench` did not finish within {} s{}", (TIMEOUT * 3).as_secs(), qemu_said(&run.stderr)),
+    }
+}
+
+/// `machine`'s command line with `-accel kvm -cpu host` instead of TCG (and no `-icount`,
+/// which KVM does not allow).
+fn kvm_argv(machine: &Machine) -> Vec<String> {
+    let kvm =
+        Machine { overrides: Overrides { cpu: Some("host"), extra_args: &[], ..machine.overrides }, ..machine.clone() };
+    let mut argv = kvm.argv();
+    if let Some(i) = argv.iter().position(|a| a == "-accel")
+        && let Some(value) = argv.get_mut(i + 1)
+    {
+        *value = "kvm".into();
+    }
+    argv
+}
+
+/// Whether the IPC benchmark may run under KVM on `machine`: `Err(reason)` unless the host
+/// and guest are x86_64, `/dev/kvm` opens, and a probe boot reaches the ready line.
+fn probe_kvm(machine: &Machine) -> std::result::Result<(), String> {
+    if !cfg!(target_arch = "x86_64") {
+        return Err("the host is not x86_64 (the probe is x86_64 only)".into());
+    }
+    if machine.arch != Arch::X86_64 {
+        return Err(format!("{} guest (the probe is x86_64 only)", machine.arch.name()));
+    }
+    std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").map_err(|e| format!("/dev/kvm: {e}"))?;
+    let run =
+        run_lines(&kvm_argv(machine), KVM_PROBE_TIMEOUT, |l| l.starts_with(READY_PREFIX)).map_err(|e| e.to_string())?;
+    if run.stopped {
+        return Ok(());
+    }
+    let ending = if run.timed_out {
+        format!("within {} s", KVM_PROBE_TIMEOUT.as_secs())
+    } else {
+        "before QEMU exited".to_string()
+    };
+    Err(format!(
+        "a probe boot with -accel kvm -cpu host did not reach the ready line {ending} ({} serial lines){}",
+        run.lines.len(),
+        qemu_said(&run.stderr)
+    ))
 }
 
 /// One user-space figure: name, instructions per operation, iterations.
@@ -203,6 +376,8 @@ pub fn command(opts: &BenchOpts) -> Result<bool> {
     println!();
     let mut rows = Vec::new();
     let mut user_rows: Vec<(cambios_abi::Arch, Vec<Figure>)> = Vec::new();
+    let mut ipc_rows: Vec<(Arch, IpcFigure)> = Vec::new();
+    let mut kvm: std::result::Result<IpcFigure, String> = Err("x86_64 not selected (the probe is x86_64 only)".into());
     let mut ok = true;
     for &arch in &opts.arches {
         let kernel = crate::build::build(&BuildOpts { arch, release: true, selftest: false })?;
@@ -255,6 +430,41 @@ pub fn command(opts: &BenchOpts) -> Result<bool> {
                 ok = false;
             }
         }
+        let initrd = crate::initrd::build(arch, &ipc_services(), true, "initrd-bench-ipc.img")?;
+        let ipc_machine = Machine {
+            smp: 1,
+            boot: Boot::Direct {
+                kernel: kernel.boot_image.clone(),
+                initrd: Some(initrd.path.clone()),
+                cmdline: qemu::cmdline(arch, &[]),
+            },
+            ..machine.clone()
+        };
+        status("Benchmarking", format!("IPC on {}: {}", arch.name(), ipc_machine.display()));
+        match measure_ipc(&ipc_machine.argv()) {
+            Ok(figure) => ipc_rows.push((arch, figure)),
+            Err(e) => {
+                crate::util::warn(format!("{} IPC: {e}", arch.name()));
+                ok = false;
+            }
+        }
+        if arch == Arch::X86_64 {
+            status("Probing", "KVM (a boot with -accel kvm to the ready line)");
+            kvm = probe_kvm(&ipc_machine).and_then(|()| {
+                status(
+                    "Benchmarking",
+                    format!("IPC on x86_64 under KVM: {}", crate::util::shell_line(&kvm_argv(&ipc_machine))),
+                );
+                measure_ipc(&kvm_argv(&ipc_machine))
+                    .map_err(|e| format!("the probe passed but the benchmark failed: {e}"))
+            });
+        }
+    }
+    status("Benchmarking", "a pipe ping-pong between two processes on this host");
+    let host = crate::hostpipe::measure();
+    if let Err(e) = &host {
+        crate::util::warn(format!("host pipe ping-pong: {e}"));
+        ok = false;
     }
     println!();
     println!("Boot time, guest instructions: median [min..max]");
@@ -319,7 +529,124 @@ pub fn command(opts: &BenchOpts) -> Result<bool> {
     println!("get_pid is a full syscall round trip; yield-switch is one yield that runs another process");
     println!("and comes back (2 syscalls, 2 switches); spawn-wait creates, runs, reaps a 1-page child.");
     println!("Linux 6.1 in the same emulator (benchmarking guide): getppid 341, pipe round trip 14,087.");
+    print_ipc(&ipc_rows, &kvm, host.as_ref().ok());
     Ok(ok && rows.len() == opts.arches.len() && user_rows.len() == opts.arches.len())
+}
+
+/// `a / b` with two decimals.
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 { format!("{:.2}", a / b) } else { "-".into() }
+}
+
+/// The IPC section of the report.
+fn print_ipc(
+    rows: &[(Arch, IpcFigure)],
+    kvm: &std::result::Result<IpcFigure, String>,
+    host: Option<&crate::hostpipe::PipeFigures>,
+) {
+    use crate::hostpipe::{BATCH, MESSAGE, ROUNDS, WARMUP};
+    println!();
+    println!("IPC round trip: call/reply of a 256-byte message between two processes on one CPU");
+    let (rounds, batch) = rows.first().map_or((0, 0), |(_, f)| (f.rounds, f.batch));
+    println!(
+        "  method: QEMU TCG, {}, -smp 1, release kernel; ipc-bench calls pong {} times after 1,000",
+        ICOUNT.join(" "),
+        thousands(rounds)
+    );
+    println!(
+        "          warm-up calls; median over batches of {} of the per-batch average (min..max in brackets).",
+        thousands(batch)
+    );
+    println!("          Figures are guest instructions (TCG -icount), not host cycles.");
+    match kvm {
+        Ok(_) => println!(
+            "  accelerators: TCG for every architecture; KVM too on x86_64 (a probe boot reached the ready line)"
+        ),
+        Err(why) => println!("  accelerator: TCG. KVM not used: {why}"),
+    }
+    for (arch, f) in rows {
+        println!(
+            "  CambiOS call/reply (256 B, two processes, one CPU), {:<8} median {} guest instructions per round trip [{}..{}]",
+            arch.name(),
+            thousands(f.median),
+            thousands(f.min),
+            thousands(f.max)
+        );
+    }
+    if let Ok(f) = kvm {
+        let cycles = host.and_then(|h| h.tsc_ghz).map_or(String::new(), |ghz| {
+            format!(" = {} host TSC cycles at {ghz:.2} GHz", thousands((f.median as f64 * ghz).round() as u64))
+        });
+        println!(
+            "  CambiOS call/reply under KVM, x86_64: median {} ns per round trip (real time){cycles} [{}..{}]",
+            thousands(f.median),
+            thousands(f.min),
+            thousands(f.max)
+        );
+    }
+    let Some(h) = host else {
+        println!("  Linux pipe ping-pong on this host: not measured (see the warning above)");
+        return;
+    };
+    let cycles = h.median_cycles.map_or(String::new(), |c| format!(" = {} cycles", thousands(c.round() as u64)));
+    println!(
+        "  Linux pipe ping-pong on this host ({MESSAGE} B, two processes, {}): median {} ns{cycles} per round trip",
+        h.placement,
+        thousands(h.median_ns.round() as u64),
+    );
+    println!(
+        "          {} round trips after {} warm-up, batches of {}; cycles are TSC ticks{}; host CPU: {}.",
+        thousands(ROUNDS),
+        thousands(WARMUP),
+        thousands(BATCH),
+        h.tsc_ghz.map_or(String::new(), |g| format!(" ({g:.2} GHz)")),
+        host_cpu()
+    );
+    println!("  ratios, CambiOS / Linux (below 1: CambiOS takes less):");
+    for (arch, f) in rows {
+        let against = if *arch == Arch::X86_64 {
+            "like for like, guest instructions under the same QEMU flags"
+        } else {
+            "against the x86_64 Linux figure (a different ISA: indicative)"
+        };
+        println!(
+            "    {:<8} {} {against}: {} / {} (Linux 6.1 pipe round trip in TCG, benchmarking guide)",
+            arch.name(),
+            ratio(f.median as f64, LINUX_PIPE_IN_TCG as f64),
+            thousands(f.median),
+            thousands(LINUX_PIPE_IN_TCG)
+        );
+        if let Some(c) = h.median_cycles {
+            println!(
+                "    {:<8} {} mixed measures, guest instructions (TCG) / host TSC cycles: {} / {} (indicative only)",
+                "",
+                ratio(f.median as f64, c),
+                thousands(f.median),
+                thousands(c.round() as u64)
+            );
+        }
+    }
+    if let (Ok(f), Some(c), Some(ghz)) = (kvm, h.median_cycles, h.tsc_ghz) {
+        println!(
+            "    x86_64   {} KVM against the host, both TSC cycles: {} / {}",
+            ratio(f.median as f64 * ghz, c),
+            thousands((f.median as f64 * ghz).round() as u64),
+            thousands(c.round() as u64)
+        );
+    }
+}
+
+/// The host CPU's model name from /proc/cpuinfo.
+fn host_cpu() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 #[cfg(test)]
@@ -350,6 +677,39 @@ mod tests {
         assert_eq!(parse_bench_line("[bench] get_pid: 412 ns/op over 20000"), Some(("get_pid".into(), 412, 20000)));
         assert_eq!(parse_bench_line("[bench] done"), None);
         assert_eq!(parse_bench_line("[hello] x: 1 ns/op over 2"), None);
+    }
+
+    #[test]
+    fn parses_the_ipc_line() {
+        let line =
+            "[ipc-bench] round trips 100000, median 3456 ns per round trip (batches of 1000), min 3400, max 3900";
+        assert_eq!(
+            parse_ipc_line(line),
+            Some(IpcFigure { rounds: 100_000, batch: 1000, median: 3456, min: 3400, max: 3900 })
+        );
+        assert_eq!(parse_ipc_line("[ipc-bench] done"), None);
+        assert_eq!(parse_ipc_line("[ipc-bench] round trips 5, median x ns"), None);
+        assert_eq!(parse_ipc_line("[bench] get_pid: 412 ns/op over 20000"), None);
+    }
+
+    #[test]
+    fn kvm_command_line() {
+        let machine = Machine {
+            arch: Arch::X86_64,
+            smp: 1,
+            mem_mib: 256,
+            boot: Boot::Direct { kernel: "k.elf".into(), initrd: None, cmdline: "console=ttyS0".into() },
+            console: Console::Pipe,
+            gdb: false,
+            overrides: Overrides { machine: None, cpu: None, extra_args: ICOUNT },
+        };
+        let tcg = machine.argv().join(" ");
+        assert!(tcg.contains("-accel tcg -cpu max -icount shift=0,sleep=off -smp 1"), "{tcg}");
+        let kvm = kvm_argv(&machine).join(" ");
+        assert!(kvm.contains("-accel kvm -cpu host -smp 1"), "{kvm}");
+        assert!(!kvm.contains("tcg") && !kvm.contains("icount"), "{kvm}");
+        assert_eq!(ratio(1.0, 4.0), "0.25");
+        assert_eq!(ratio(1.0, 0.0), "-");
     }
 
     #[test]

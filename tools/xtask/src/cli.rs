@@ -138,6 +138,8 @@ pub enum Command {
     GrubIso(GrubOpts),
     /// Benchmarks.
     Bench(BenchOpts),
+    /// Hidden: the echo process of the host pipe benchmark (`hostpipe::echo`).
+    PipeEcho,
 }
 
 /// The help text (`cargo xtask help`).
@@ -169,7 +171,8 @@ COMMANDS:
         --arch A|all          Architectures for the QEMU tests (default all)
         --filter S            Only QEMU tests whose <arch>/<name> contains S
         --timeout SECS        Host-side timeout per QEMU test (default 60; GRUB gets >= 120)
-    bench                 Boot time (instructions, QEMU -icount) and memory at the ready line
+    bench                 Boot time, memory at ready, syscall/switch/spawn costs and IPC call/reply
+                          round trips (guest instructions, QEMU -icount) vs a host pipe ping-pong
         --arch A|all          Architectures (default all)
         --runs N              Boots per architecture (default 3)
     check-all             clippy -D warnings on the 3 kernel targets (+selftest), the host
@@ -450,6 +453,7 @@ pub fn parse(args: &[String]) -> Result<Command> {
         "check-all" => no_args("check-all", rest)?.then_some(Command::CheckAll),
         "stats" => no_args("stats", rest)?.then_some(Command::Stats),
         "doctor" => no_args("doctor", rest)?.then_some(Command::Doctor),
+        crate::hostpipe::ECHO_COMMAND => Some(Command::PipeEcho),
         other => bail!("unknown command '{other}' (run `cargo xtask help` for the list)"),
     };
     // `<command> --help` shows the help text too.

@@ -14,6 +14,7 @@ mod cli;
 mod doctor;
 mod grub;
 mod headers;
+mod hostpipe;
 mod image;
 mod initrd;
 mod logcheck;
@@ -91,6 +92,7 @@ fn dispatch(command: &Command) -> Result<ExitCode> {
         }
         Command::Doctor => Ok(success_if(doctor::command())),
         Command::Bench(opts) => Ok(success_if(bench::command(opts)?)),
+        Command::PipeEcho => hostpipe::echo().map(|()| ExitCode::SUCCESS),
         Command::GrubIso(opts) => {
             grub::command(opts)?;
             Ok(ExitCode::SUCCESS)

@@ -65,7 +65,11 @@ fn main() -> i32 {
     }
     c.ok("fill the queue (16 messages)", all);
     let one_more = Message::with_payload(99, b"overflow");
-    c.expect("send to a full queue, non-blocking", ipc::send(slot, &one_more, Timeout::NonBlocking), SysError::QueueFull);
+    c.expect(
+        "send to a full queue, non-blocking",
+        ipc::send(slot, &one_more, Timeout::NonBlocking),
+        SysError::QueueFull,
+    );
     c.expect(
         "send to a full queue with a timeout",
         ipc::send(slot, &one_more, Timeout::After(Duration::from_millis(5))),
@@ -107,7 +111,11 @@ fn main() -> i32 {
     }
     c.ok("drop the capability", ipc::cap_drop(slot));
     c.expect("drop it again", ipc::cap_drop(slot), SysError::BadCapability);
-    c.expect("send on the dropped slot", ipc::send(slot, &Message::new(), Timeout::NonBlocking), SysError::BadCapability);
+    c.expect(
+        "send on the dropped slot",
+        ipc::send(slot, &Message::new(), Timeout::NonBlocking),
+        SysError::BadCapability,
+    );
     if c.failed == 0 {
         println!("[ipc-errors] all checks passed");
         0
