@@ -204,6 +204,8 @@ const SHELL: &[TestService] = &[
 ];
 /// A scripted shell session: each reply must follow the previous one.
 pub const SHELL_STEPS: &[ConsoleStep] = &[
+    // Typed at the ready line; the shell's first output is its IPC self-check.
+    ConsoleStep { input: "\n", expect: "[shell] IPC self-check: echo service z6Mk", delay_ms: 0 },
     ConsoleStep { input: "whoami\n", expect: "(shell), principal did:key:z6Mk", delay_ms: 0 },
     ConsoleStep { input: "ps\n", expect: "PRINCIPAL", delay_ms: 0 },
     ConsoleStep { input: "caps\n", expect: "rights s--", delay_ms: 0 },
@@ -212,7 +214,10 @@ pub const SHELL_STEPS: &[ConsoleStep] = &[
     ConsoleStep { input: "echp\x7fo fixed\n", expect: "(via echo service z6Mk", delay_ms: 0 },
     ConsoleStep { input: "run child\n", expect: "exited with code 42", delay_ms: 0 },
     ConsoleStep { input: "run intruder\n", expect: "[intruder] all attempts denied", delay_ms: 0 },
+    // The interceptor's default policy: no process kills itself (the shell is pid 2 here).
+    ConsoleStep { input: "kill 2\n", expect: "kill: Denied", delay_ms: 0 },
     ConsoleStep { input: "audit\n", expect: "cap.denied", delay_ms: 0 },
+    ConsoleStep { input: "audit\n", expect: "intercept.denied", delay_ms: 0 },
     ConsoleStep { input: "uptime\n", expect: "up ", delay_ms: 0 },
     ConsoleStep { input: "mem\n", expect: "free ", delay_ms: 0 },
     ConsoleStep { input: "kill 999\n", expect: "kill: NotFound", delay_ms: 0 },

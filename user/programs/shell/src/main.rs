@@ -145,7 +145,31 @@ impl EchoBuf {
     }
 }
 
+/// At start, one call through the echo service checks the whole IPC path on every boot
+/// (capability check, kernel stamp, interceptor, audit, reply) and shows who the kernel says
+/// we are.
+fn self_check() {
+    let Some(slot) = ipc::find_endpoint(WellKnown::Echo) else {
+        println!("[shell] no echo capability: IPC self-check skipped");
+        return;
+    };
+    let mut msg = Message::with_payload(0, b"self-check");
+    match ipc::call(slot, &mut msg, Timeout::After(ECHO_TIMEOUT)) {
+        Ok(()) => match msg.payload().first_chunk::<PRINCIPAL_LEN>() {
+            Some(seen) if *seen == sys::principal().map(|p| p.0).unwrap_or_default() => {
+                println!(
+                    "[shell] IPC self-check: echo service {} answered; it saw us as ourselves",
+                    Principal(msg.sender()).short()
+                );
+            }
+            _ => println!("[shell] IPC self-check: FAILED (echo saw another identity)"),
+        },
+        Err(e) => println!("[shell] IPC self-check: FAILED ({})", e.name()),
+    }
+}
+
 fn main() -> i32 {
+    self_check();
     println!("CambiOS shell: type 'help'");
     print!("{PROMPT}");
     let mut editor = Editor::new();
