@@ -145,6 +145,47 @@ impl Event {
     }
 }
 
+/// What `audit_info` reports (32 bytes, little-endian u64s): events that reached the ring,
+/// events dropped at full per-CPU buffers, events pushed out of the ring unread, and the
+/// ring's capacity. Losses are counted, never silent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AuditInfo {
+    /// Events that reached the ring since boot.
+    pub total: u64,
+    /// Events dropped because a per-CPU buffer was full.
+    pub dropped: u64,
+    /// Events overwritten in the ring before anyone read them.
+    pub overwritten: u64,
+    /// Events the ring holds.
+    pub capacity: u64,
+}
+
+impl AuditInfo {
+    /// Size of the record.
+    pub const SIZE: usize = 32;
+
+    /// The record as bytes.
+    pub fn to_bytes(&self) -> [u8; AuditInfo::SIZE] {
+        let mut b = [0u8; AuditInfo::SIZE];
+        for (chunk, v) in b.chunks_exact_mut(8).zip([self.total, self.dropped, self.overwritten, self.capacity]) {
+            chunk.copy_from_slice(&v.to_le_bytes());
+        }
+        b
+    }
+
+    /// Parses the record.
+    pub fn from_bytes(b: &[u8; AuditInfo::SIZE]) -> AuditInfo {
+        let mut v = [0u64; 4];
+        for (o, chunk) in v.iter_mut().zip(b.chunks_exact(8)) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            *o = u64::from_le_bytes(w);
+        }
+        let [total, dropped, overwritten, capacity] = v;
+        AuditInfo { total, dropped, overwritten, capacity }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +194,8 @@ mod tests {
     fn round_trip() {
         let e = Event { seq: 1, time_ns: 2, kind: 3, cpu: 4, pid: 5, arg: 6, arg2: 7, principal: [8; 16] };
         assert_eq!(Event::from_bytes(&e.to_bytes()), e);
+        let i = AuditInfo { total: 1, dropped: 2, overwritten: 3, capacity: 4 };
+        assert_eq!(AuditInfo::from_bytes(&i.to_bytes()), i);
         for k in EventKind::ALL {
             assert_eq!(EventKind::from_u16(k as u16), Some(k));
         }

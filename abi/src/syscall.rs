@@ -70,11 +70,13 @@ pub enum Syscall {
     Kill = 23,
     /// Power off or reboot the machine (needs `power`).
     Power = 24,
+    /// Copy an [`crate::audit::AuditInfo`] record (counts, losses) out (needs `audit-read`).
+    AuditInfo = 25,
 }
 
 impl Syscall {
     /// Every syscall, in number order.
-    pub const ALL: [Syscall; 25] = [
+    pub const ALL: [Syscall; 26] = [
         Syscall::Exit,
         Syscall::Yield,
         Syscall::Sleep,
@@ -100,6 +102,7 @@ impl Syscall {
         Syscall::ProcessList,
         Syscall::Kill,
         Syscall::Power,
+        Syscall::AuditInfo,
     ];
 
     /// Decodes a syscall number.
@@ -140,6 +143,7 @@ impl Syscall {
             Syscall::ProcessList => "process_list",
             Syscall::Kill => "kill",
             Syscall::Power => "power",
+            Syscall::AuditInfo => "audit_info",
         }
     }
 
@@ -159,7 +163,8 @@ impl Syscall {
             | Syscall::MemInfo
             | Syscall::CapList
             | Syscall::AuditRead
-            | Syscall::ProcessList => 2,
+            | Syscall::ProcessList
+            | Syscall::AuditInfo => 2,
         }
     }
 
@@ -168,7 +173,7 @@ impl Syscall {
         match self {
             Syscall::ConsoleWrite => Some(Capability::ConsoleWrite),
             Syscall::Spawn => Some(Capability::Spawn),
-            Syscall::AuditRead => Some(Capability::AuditRead),
+            Syscall::AuditRead | Syscall::AuditInfo => Some(Capability::AuditRead),
             Syscall::ConsoleRead => Some(Capability::ConsoleRead),
             Syscall::Kill => Some(Capability::Kill),
             Syscall::Power => Some(Capability::Power),
@@ -412,7 +417,7 @@ mod tests {
             assert_eq!(s.number(), i as u64);
             assert_eq!(Syscall::from_number(s.number()), Ok(*s));
         }
-        assert_eq!(Syscall::from_number(25), Err(SysError::UnknownSyscall));
+        assert_eq!(Syscall::from_number(26), Err(SysError::UnknownSyscall));
         assert_eq!(Syscall::from_number(u64::MAX), Err(SysError::UnknownSyscall));
     }
 

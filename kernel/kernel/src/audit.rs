@@ -57,3 +57,15 @@ pub fn read_newest(out: &mut [Event]) -> usize {
     AUDIT.drain(&mut ring);
     AUDIT.read_newest(&mut ring, out)
 }
+
+/// The counts `audit_info` reports.
+pub fn info() -> cambios_abi::audit::AuditInfo {
+    let mut ring = GLOBAL.lock();
+    let stats = AUDIT.stats(&mut ring);
+    cambios_abi::audit::AuditInfo {
+        total: stats.total,
+        dropped: stats.dropped_at_cpus,
+        overwritten: stats.overwritten,
+        capacity: stats.capacity as u64,
+    }
+}

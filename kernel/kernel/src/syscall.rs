@@ -169,6 +169,13 @@ fn handle(call: Syscall, [a0, a1, a2, _a3, _a4, _a5]: [u64; 6]) -> Result<u64, S
             let pid = u32::try_from(a0).map_err(|_| SysError::NotFound)?;
             process::kill(Pid(pid)).map(|()| 0)
         }
+        Syscall::AuditInfo => {
+            if a1 < cambios_abi::audit::AuditInfo::SIZE as u64 {
+                return Err(SysError::InvalidArgument);
+            }
+            process::copy_to_user(a0, &crate::audit::info().to_bytes())?;
+            Ok(cambios_abi::audit::AuditInfo::SIZE as u64)
+        }
         Syscall::Power => match a0 {
             POWER_OFF => {
                 kprintln!("Powering off.");

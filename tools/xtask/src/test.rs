@@ -216,6 +216,7 @@ pub const SHELL_STEPS: &[ConsoleStep] = &[
     ConsoleStep { input: "run intruder\n", expect: "[intruder] all attempts denied", delay_ms: 0 },
     // The interceptor's default policy: no process kills itself (the shell is pid 2 here).
     ConsoleStep { input: "kill 2\n", expect: "kill: Denied", delay_ms: 0 },
+    ConsoleStep { input: "audit\n", expect: "events logged, 0 lost at full buffers", delay_ms: 0 },
     ConsoleStep { input: "audit\n", expect: "cap.denied", delay_ms: 0 },
     ConsoleStep { input: "audit\n", expect: "intercept.denied", delay_ms: 0 },
     ConsoleStep { input: "uptime\n", expect: "up ", delay_ms: 0 },

@@ -195,6 +195,15 @@ pub fn audit_read(events: &mut [Event]) -> Result<usize, SysError> {
     read_records::<Event, { Event::SIZE }>(Syscall::AuditRead, events, Event::from_bytes)
 }
 
+/// The audit counters: events logged, dropped at full buffers, overwritten unread, and the
+/// ring's capacity. Needs the `audit-read` capability.
+pub fn audit_info() -> Result<cambios_abi::audit::AuditInfo, SysError> {
+    let mut raw = [0u8; cambios_abi::audit::AuditInfo::SIZE];
+    // SAFETY: the kernel writes at most `raw.len()` bytes into `raw`, a live buffer.
+    decode_result(unsafe { raw::syscall2(Syscall::AuditInfo.number(), raw.as_mut_ptr() as u64, raw.len() as u64) })?;
+    Ok(cambios_abi::audit::AuditInfo::from_bytes(&raw))
+}
+
 /// Reads console input into `buf`: waits up to `timeout` for at least one byte and returns how
 /// many were read (`WouldBlock` / `TimedOut` when none came). The kernel does not echo input.
 /// Needs the `console-read` capability (else `PermissionDenied`).

@@ -310,6 +310,11 @@ fn caps() -> Result<(), SysError> {
 fn audit() -> Result<(), SysError> {
     let mut events = [Event::default(); AUDIT_EVENTS];
     let n = sys::audit_read(&mut events)?;
+    let info = sys::audit_info()?;
+    println!(
+        "{} events logged, {} lost at full buffers, {} overwritten unread (ring of {})",
+        info.total, info.dropped, info.overwritten, info.capacity
+    );
     if n == 0 {
         println!("no audit events");
     }
