@@ -287,7 +287,8 @@ pub fn create(image: &Image<'_>, parent: Option<Pid>) -> Result<Pid, KernelError
     let mut table = TABLE.lock();
     let pid = Pid(table.next_pid);
     table.next_pid = table.next_pid.checked_add(1).ok_or(KernelError::AddressSpace("process ids exhausted"))?;
-    let thread = match sched::spawn_user_thread(pid, root, image.entry, USER_STACK_TOP, image.priority) {
+    let thread = match sched::spawn_user_thread(pid, image.principal, root, image.entry, USER_STACK_TOP, image.priority)
+    {
         Ok(t) => t,
         Err(e) => {
             drop(table);
@@ -504,9 +505,9 @@ pub fn require(cap: Capability) -> Result<(), SysError> {
     with_current(|_, p| if p.caps.contains(cap) { Ok(()) } else { Err(SysError::PermissionDenied) })
 }
 
-/// The running process's Principal.
+/// The running process's Principal (from its thread: no process-table lookup).
 pub fn current_principal() -> Result<[u8; 32], SysError> {
-    with_current(|_, p| Ok(p.principal))
+    sched::current_identity().map(|(_, principal)| principal).ok_or(SysError::InvalidArgument)
 }
 
 /// The running process's name and id (for fault reports).

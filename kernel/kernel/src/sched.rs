@@ -48,6 +48,9 @@ struct Thread {
     stack: Option<KernelStack>,
     /// The process it belongs to.
     owner: Option<process::Pid>,
+    /// That process's Principal (immutable for its life), so a syscall learns who is calling
+    /// with one lock.
+    principal: [u8; 32],
 }
 
 /// A guarded kernel stack in a `layout::kernel_stack` slot.
@@ -147,6 +150,7 @@ pub fn init() -> Result<(), KernelError> {
         root: memory::kernel_root(),
         stack: None,
         owner: None,
+        principal: [0; 32],
     });
     prepare_stack_tables()?;
     let mut state = STATE.lock();
@@ -170,6 +174,7 @@ fn ready(state: &State) -> bool {
 /// `user_sp` in the address space `root`, ready to run.
 pub fn spawn_user_thread(
     owner: process::Pid,
+    principal: [u8; 32],
     root: PhysAddr,
     entry: u64,
     user_sp: u64,
@@ -184,7 +189,7 @@ pub fn spawn_user_thread(
     let made = map_stack(id.slot()).map(|stack| {
         // SAFETY: the stack was just mapped for this thread alone; its top is slot-aligned.
         let context = unsafe { arch::init_thread_stack(stack.top(), entry, user_sp) };
-        Box::new(Thread { context, fp: arch::FpState::new(), root, stack: Some(stack), owner: Some(owner) })
+        Box::new(Thread { context, fp: arch::FpState::new(), root, stack: Some(stack), owner: Some(owner), principal })
     });
     match made {
         Ok(thread) => {
@@ -310,6 +315,14 @@ pub fn reap() {
 /// Ends a thread that is not running (the `kill` path); [`reap`] frees it.
 pub fn terminate(id: ThreadId) -> Result<(), KernelError> {
     Ok(STATE.lock().scheduler.terminate(id, 0)?)
+}
+
+/// The running thread's process and its Principal, if it is a user thread.
+pub fn current_identity() -> Option<(process::Pid, [u8; 32])> {
+    let state = STATE.lock();
+    let id = state.scheduler.current(cpu()).ok()?;
+    let thread = state.threads.get(id.slot())?.as_ref()?;
+    thread.owner.map(|pid| (pid, thread.principal))
 }
 
 /// The running thread's process, if it is a user thread.

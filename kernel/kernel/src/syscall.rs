@@ -59,7 +59,7 @@ fn validate(call: Syscall) -> Result<(), SysError> {
 /// The interceptor's syscall hook: sees every decoded, capability-checked syscall before its
 /// handler; a denial is `Denied` and an `intercept.denied` audit event.
 fn pre_dispatch(call: Syscall, args: &[u64; 6]) -> Result<(), SysError> {
-    let (Ok(pid), Ok(principal)) = (process::current_pid(), process::current_principal()) else {
+    let Some((pid, principal)) = crate::sched::current_identity() else {
         return Ok(());
     };
     match ACTIVE.on_syscall(Subject { pid: pid.0, principal: &principal }, call, args) {
