@@ -82,6 +82,38 @@ fn wake_waiter(e: &mut Endpoint, first: Option<ThreadId>, receivers: bool) {
     }
 }
 
+/// A thread about to sleep on an endpoint.
+struct Waiter {
+    thread: ThreadId,
+    endpoint: u32,
+    until: Option<u64>,
+    /// Waiting for a message (true) or for room (false).
+    receiver: bool,
+}
+
+/// Sleeps until woken or until the deadline. The caller registered `w.thread` as a waiter
+/// under `guard`; the thread is marked blocked before the guard is dropped, so a wakeup cannot
+/// slip between. A timed-out waiter takes itself off the list and passes on any wakeup it
+/// might have been handed (`TimedOut`).
+fn sleep_on(
+    guard: crate::sync::SpinGuard<'_, Option<Endpoint>>,
+    lock: &SpinLock<Option<Endpoint>>,
+    w: Waiter,
+) -> Result<(), SysError> {
+    sched::block_current_until(BlockReason::Generic(w.endpoint), w.until).map_err(|_| SysError::InvalidArgument)?;
+    drop(guard);
+    sched::reschedule();
+    if sched::woke_by_timeout(w.thread) {
+        if let Some(e) = lock.lock().as_mut() {
+            e.cancel_wait(w.thread);
+            let next = if w.receiver { e.pop_receiver() } else { e.pop_sender() };
+            wake_waiter(e, next, w.receiver);
+        }
+        return Err(SysError::TimedOut);
+    }
+    Ok(())
+}
+
 /// Audits and returns a capability failure.
 fn denied(pid: Pid, principal: &[u8; 32], call: Syscall, slot: u32, e: CapError) -> SysError {
     crate::audit::log(EventKind::CapDenied, pid.0, principal, call.number(), u64::from(slot));
@@ -238,18 +270,7 @@ fn deliver(call: Syscall, slot: u32, ptr: u64, timeout: u64, token: Option<u64>)
                 Err(IpcError::QueueFull) if timeout == NONBLOCKING => return Err(SysError::QueueFull),
                 Err(IpcError::QueueFull) => {
                     e.wait_send(me).map_err(IpcError::sys_error)?;
-                    sched::block_current_until(BlockReason::Generic(ep.id), until)
-                        .map_err(|_| SysError::InvalidArgument)?;
-                    drop(guard);
-                    sched::reschedule();
-                    if sched::woke_by_timeout(me) {
-                        if let Some(e) = lock.lock().as_mut() {
-                            e.cancel_wait(me);
-                            let next = e.pop_sender();
-                            wake_waiter(e, next, false);
-                        }
-                        return Err(SysError::TimedOut);
-                    }
+                    sleep_on(guard, lock, Waiter { thread: me, endpoint: ep.id, until, receiver: false })?;
                     continue;
                 }
                 Err(e) => return Err(e.sys_error()),
@@ -303,18 +324,7 @@ pub fn receive(slot: u64, ptr: u64, timeout: u64) -> Result<u64, SysError> {
                 Err(IpcError::Empty) if timeout == NONBLOCKING => return Err(SysError::WouldBlock),
                 Err(IpcError::Empty) => {
                     e.wait_receive(me).map_err(IpcError::sys_error)?;
-                    sched::block_current_until(BlockReason::Generic(ep.id), until)
-                        .map_err(|_| SysError::InvalidArgument)?;
-                    drop(guard);
-                    sched::reschedule();
-                    if sched::woke_by_timeout(me) {
-                        if let Some(e) = lock.lock().as_mut() {
-                            e.cancel_wait(me);
-                            let next = e.pop_receiver();
-                            wake_waiter(e, next, true);
-                        }
-                        return Err(SysError::TimedOut);
-                    }
+                    sleep_on(guard, lock, Waiter { thread: me, endpoint: ep.id, until, receiver: true })?;
                     continue;
                 }
                 Err(e) => return Err(e.sys_error()),

@@ -39,6 +39,9 @@ impl InterruptMask for IrqMask {
 /// A kernel spin lock.
 pub type SpinLock<T> = kernel_core::sync::IrqSpinLock<T, IrqMask>;
 
+/// What [`SpinLock::lock`] returns.
+pub type SpinGuard<'a, T> = kernel_core::sync::IrqGuard<'a, T, IrqMask>;
+
 /// Lock-order violations seen so far, and the ranks of the first (acquiring, highest held).
 pub fn lock_order_violations() -> (u64, Option<(u8, u8)>) {
     TRACKER.violations()
