@@ -38,11 +38,14 @@ pub enum EventKind {
     CapRevoked = 8,
     /// A process was killed by `kill`. arg = the killer's pid.
     ProcessKilled = 9,
+    /// Denials by one process beyond its budget were not logged one by one. arg = how many
+    /// were suppressed in the window that just ended.
+    DenialsSuppressed = 10,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::CapDenied,
         EventKind::InterceptDenied,
         EventKind::VerifyFailed,
@@ -52,6 +55,7 @@ impl EventKind {
         EventKind::CapGranted,
         EventKind::CapRevoked,
         EventKind::ProcessKilled,
+        EventKind::DenialsSuppressed,
     ];
 
     /// Decodes a kind.
@@ -71,6 +75,7 @@ impl EventKind {
             EventKind::CapGranted => "cap.granted",
             EventKind::CapRevoked => "cap.revoked",
             EventKind::ProcessKilled => "proc.killed",
+            EventKind::DenialsSuppressed => "denials.suppressed",
         }
     }
 }

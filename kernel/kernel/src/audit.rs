@@ -8,6 +8,11 @@
 //! A full per-CPU buffer and events pushed out of the ring unread are counted, never silent:
 //! readers see the gaps in the sequence numbers. Reading needs the `audit-read` capability
 //! (`audit_read`; docs/abi/audit.md).
+//!
+//! Denials ([`log_denial`]) are rate-limited per process: a process that provokes more than
+//! [`DENIALS_PER_WINDOW`] in one [`DENIAL_WINDOW_NS`] window gets the rest counted and reported
+//! as one `denials.suppressed` event, so a hostile program cannot flush everyone else's events
+//! out of the ring.
 
 use cambios_abi::audit::{Event, EventKind};
 use kernel_core::audit::{Audit, Ring};
@@ -42,6 +47,75 @@ pub fn log(kind: EventKind, pid: u32, principal: &[u8; 32], arg: u64, arg2: u64)
     let state = crate::arch::irq_save();
     let _ = AUDIT.log(0, event);
     crate::arch::irq_restore(state);
+}
+
+/// Denial events one process may log per window.
+pub const DENIALS_PER_WINDOW: u32 = 64;
+/// The rate-limit window.
+pub const DENIAL_WINDOW_NS: u64 = 1_000_000_000;
+
+/// Per-process denial budget, in a small table indexed by pid (collisions share a budget,
+/// which only makes the limit stricter).
+#[derive(Clone, Copy)]
+struct Budget {
+    pid: u32,
+    window_start: u64,
+    logged: u32,
+    suppressed: u32,
+    principal: [u8; 32],
+}
+
+const BUDGETS: usize = 32;
+static DENIALS: SpinLock<[Budget; BUDGETS]> = SpinLock::new(
+    LockClass::Audit,
+    [Budget { pid: 0, window_start: 0, logged: 0, suppressed: 0, principal: [0; 32] }; BUDGETS],
+);
+
+/// Logs a denial (`cap.denied`, `intercept.denied`) within the process's budget.
+pub fn log_denial(kind: EventKind, pid: u32, principal: &[u8; 32], arg: u64, arg2: u64) {
+    let now = crate::time::uptime_ns();
+    let (within, report) = {
+        let mut table = DENIALS.lock();
+        let Some(b) = table.get_mut(pid as usize % BUDGETS) else { return };
+        let mut report = None;
+        if b.pid != pid || now.saturating_sub(b.window_start) >= DENIAL_WINDOW_NS {
+            if b.suppressed > 0 {
+                report = Some((b.pid, b.principal, b.suppressed));
+            }
+            *b = Budget { pid, window_start: now, logged: 0, suppressed: 0, principal: *principal };
+        }
+        let within = b.logged < DENIALS_PER_WINDOW;
+        if within {
+            b.logged += 1;
+        } else {
+            b.suppressed = b.suppressed.saturating_add(1);
+        }
+        (within, report)
+    };
+    if let Some((who, p, n)) = report {
+        log(EventKind::DenialsSuppressed, who, &p, u64::from(n), 0);
+    }
+    if within {
+        log(kind, pid, principal, arg, arg2);
+    }
+}
+
+/// Reports the denials of `pid` still suppressed in its current window (it is ending).
+pub fn flush_denials(pid: u32) {
+    let report = {
+        let mut table = DENIALS.lock();
+        match table.get_mut(pid as usize % BUDGETS) {
+            Some(b) if b.pid == pid && b.suppressed > 0 => {
+                let r = (b.principal, b.suppressed);
+                b.suppressed = 0;
+                Some(r)
+            }
+            _ => None,
+        }
+    };
+    if let Some((principal, n)) = report {
+        log(EventKind::DenialsSuppressed, pid, &principal, u64::from(n), 0);
+    }
 }
 
 /// Moves the per-CPU buffers into the global ring (the timer tick calls this).

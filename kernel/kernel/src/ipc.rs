@@ -116,13 +116,13 @@ fn sleep_on(
 
 /// Audits and returns a capability failure.
 fn denied(pid: Pid, principal: &[u8; 32], call: Syscall, slot: u32, e: CapError) -> SysError {
-    crate::audit::log(EventKind::CapDenied, pid.0, principal, call.number(), u64::from(slot));
+    crate::audit::log_denial(EventKind::CapDenied, pid.0, principal, call.number(), u64::from(slot));
     e.sys_error()
 }
 
 /// Audits and returns an interceptor denial.
 fn intercepted(pid: Pid, principal: &[u8; 32], call: Syscall, endpoint: u32) -> SysError {
-    crate::audit::log(EventKind::InterceptDenied, pid.0, principal, call.number(), u64::from(endpoint));
+    crate::audit::log_denial(EventKind::InterceptDenied, pid.0, principal, call.number(), u64::from(endpoint));
     SysError::Denied
 }
 
@@ -428,7 +428,7 @@ pub fn reply(ptr: u64) -> Result<u64, SysError> {
     let caller = {
         let mut replies = REPLIES.lock();
         let info = replies.claim(token, pid.0).map_err(|e| {
-            crate::audit::log(EventKind::CapDenied, pid.0, &principal, Syscall::Reply.number(), token);
+            crate::audit::log_denial(EventKind::CapDenied, pid.0, &principal, Syscall::Reply.number(), token);
             e.sys_error()
         })?;
         msg.set_endpoint(0);

@@ -330,6 +330,7 @@ pub fn exit_current(status: ExitStatus) -> ! {
 fn end_process(table: &mut Table, pid: Pid, status: ExitStatus) {
     let Some(p) = table.processes.get(&pid) else { return };
     let principal = p.principal;
+    crate::audit::flush_denials(pid.0);
     match status {
         ExitStatus::Exited(code) => {
             kdebug!("[proc] {} (pid {pid}) exited with code {code}", p.name);

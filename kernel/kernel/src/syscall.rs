@@ -49,7 +49,7 @@ fn validate(call: Syscall) -> Result<(), SysError> {
     match call.capability() {
         Some(cap) => process::require(cap).inspect_err(|_| {
             if let (Ok(pid), Ok(principal)) = (process::current_pid(), process::current_principal()) {
-                crate::audit::log(EventKind::CapDenied, pid.0, &principal, call.number(), cap as u64);
+                crate::audit::log_denial(EventKind::CapDenied, pid.0, &principal, call.number(), cap as u64);
             }
         }),
         None => Ok(()),
@@ -65,7 +65,7 @@ fn pre_dispatch(call: Syscall, args: &[u64; 6]) -> Result<(), SysError> {
     match ACTIVE.on_syscall(Subject { pid: pid.0, principal: &principal }, call, args) {
         Verdict::Allow => Ok(()),
         Verdict::Deny(_) => {
-            crate::audit::log(EventKind::InterceptDenied, pid.0, &principal, call.number(), 0);
+            crate::audit::log_denial(EventKind::InterceptDenied, pid.0, &principal, call.number(), 0);
             Err(SysError::Denied)
         }
     }

@@ -218,6 +218,8 @@ pub const SHELL_STEPS: &[ConsoleStep] = &[
     ConsoleStep { input: "kill 2\n", expect: "kill: Denied", delay_ms: 0 },
     ConsoleStep { input: "audit\n", expect: "events logged, 0 lost at full buffers", delay_ms: 0 },
     ConsoleStep { input: "audit\n", expect: "cap.denied", delay_ms: 0 },
+    // The intruder provoked more denials than its budget: the rest were counted in one event.
+    ConsoleStep { input: "audit\n", expect: "denials.suppressed", delay_ms: 0 },
     ConsoleStep { input: "audit\n", expect: "intercept.denied", delay_ms: 0 },
     ConsoleStep { input: "uptime\n", expect: "up ", delay_ms: 0 },
     ConsoleStep { input: "mem\n", expect: "free ", delay_ms: 0 },
