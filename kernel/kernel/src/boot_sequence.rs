@@ -239,6 +239,7 @@ fn boot_on_kernel_stack(info: &BootInfo, timer_hz: u32) -> Result<core::convert:
 /// and the sleep happen with interrupts masked, so input that arrives in between wakes the
 /// sleep instead of waiting for the next interrupt.
 fn idle() -> ! {
+    let mut reported = crate::sync::lock_order_violations().0;
     loop {
         arch::disable_interrupts();
         // Ready threads run first; this thread continues when nothing else can run.
@@ -248,5 +249,19 @@ fn idle() -> ! {
         }
         arch::enable_interrupts();
         crate::monitor::poll();
+        report_lock_order_violations(&mut reported);
+    }
+}
+
+/// Prints new lock-order violations (the tracker counts them inside lock acquisition, where
+/// printing is impossible); the test harness fails any run that prints one.
+fn report_lock_order_violations(reported: &mut u64) {
+    let (n, first) = crate::sync::lock_order_violations();
+    if n > *reported {
+        *reported = n;
+        let (acquiring, held) = first.unwrap_or((0, 0));
+        kerror!(
+            "{n} lock-order violations so far (first: rank {acquiring} taken while holding rank {held}; docs/locking.md)"
+        );
     }
 }
