@@ -17,7 +17,16 @@
 //!   threads take turns in FIFO order, one quantum (`quantum_ticks` timer ticks) each.
 //! * Every CPU has its own queues, its own sleeper list and its own idle thread, which sits
 //!   alone in the idle band and therefore runs only when nothing else is ready on that CPU.
-//!   A thread stays on its CPU until [`Scheduler::migrate`] moves it.
+//!   A thread stays on its CPU until [`Scheduler::migrate`], [`Scheduler::set_affinity`] or
+//!   [`Scheduler::balance`] moves it.
+//! * Every thread has an affinity, a [`CpuSet`] (all CPUs for [`Scheduler::create`], only its
+//!   own CPU for an idle thread). A thread is never placed on a CPU outside its set; the one
+//!   exception is a running thread whose set was changed under it: it keeps running until
+//!   its CPU switches away, and [`Scheduler::switch_done`] then moves it to the first CPU of
+//!   its set. CPU numbers are limited to `0..64` ([`CpuSet::CAPACITY`]).
+//! * [`Scheduler::balance`] moves at most one ready thread per call from a busy CPU to a
+//!   CPU with at least two fewer runnable threads ([`Scheduler::runnable`]); the kernel
+//!   calls it periodically and decides how often.
 //! * Deadlines are absolute values in the unit of `now` given to [`Scheduler::tick`] (the
 //!   kernel uses nanoseconds of the monotonic clock). A thread blocks with or without one.
 //!
@@ -25,7 +34,7 @@
 //!
 //! | from | event | to |
 //! |---|---|---|
-//! | `Free` | [`Scheduler::create`] | `Ready` (tail of its band) |
+//! | `Free` | [`Scheduler::create`], [`Scheduler::create_with_affinity`] | `Ready` (tail of its band) |
 //! | `Free` | [`Scheduler::add_idle`] | `Running` (the CPU's first current thread) |
 //! | `Ready` | [`Scheduler::schedule`] picks it | `Running`, fresh quantum |
 //! | `Running` | `schedule` preempts it (quantum used, or a higher band is ready) | `Ready` (tail) |
@@ -36,6 +45,10 @@
 //! | `Exited(Departing)` | [`Scheduler::switch_done`] after the switch away from it | `Exited(Reapable)` |
 //! | `Exited(Reapable)` | [`Scheduler::take_reapable`] | `Exited(Reaped)` |
 //! | `Exited(Reapable \| Reaped)` | [`Scheduler::release`] | `Free`, generation + 1 |
+//! | `Ready \| Blocked` | [`Scheduler::migrate`] to a CPU of its set | same state on that CPU (tail; sleepers keep their deadline) |
+//! | `Ready \| Blocked` | [`Scheduler::set_affinity`] without its CPU | same state on the set's first CPU |
+//! | `Running` | `set_affinity` without its CPU ([`AffinityChange::MoveAtNextSwitch`]) | `Running` until `schedule` switches away (it is not picked again), then moved by `switch_done` |
+//! | `Ready` | [`Scheduler::balance`] picks it | `Ready`, tail of its band on a less loaded CPU |
 //!
 //! A thread that blocks stays its CPU's current thread until `schedule` switches away; if it
 //! is woken in between, it goes straight back to `Running` (no lost wakeup). Where a thread
@@ -53,12 +66,16 @@
 //! an exited thread become reapable, and [`Scheduler::take_reapable`] hands it out once.
 //! The kernel frees the stack and calls [`Scheduler::release`]; a slot is never reused
 //! before that. Until `switch_done`, `schedule` refuses to run again on that CPU
-//! ([`SchedError::SwitchPending`]) and the outgoing thread cannot be migrated.
+//! ([`SchedError::SwitchPending`]) and the outgoing thread cannot be migrated (nor moved by
+//! `set_affinity` or `balance`: an affinity move waits for `switch_done`).
 
+mod balance;
 #[cfg(test)]
 mod tests;
 
 use core::fmt;
+
+pub use balance::{AffinityChange, CpuSet, CpuSetIter, Migration};
 
 /// Number of priority bands (the idle band included).
 pub const BANDS: usize = 4;
@@ -97,6 +114,9 @@ pub enum SchedError {
     NotReapable,
     /// The scheduler's internal lists are inconsistent (a bug).
     Corrupted,
+    /// The CPU is not in the thread's affinity set, or the set holds no CPU of this
+    /// scheduler.
+    AffinityViolation,
 }
 
 impl SchedError {
@@ -117,6 +137,7 @@ impl SchedError {
             SchedError::ThreadExited => "thread has exited",
             SchedError::NotReapable => "thread is not reapable yet",
             SchedError::Corrupted => "scheduler bookkeeping is inconsistent",
+            SchedError::AffinityViolation => "CPU not allowed by the thread's affinity",
         }
     }
 }
@@ -303,6 +324,8 @@ struct Slot {
     state: ThreadState,
     priority: Priority,
     cpu: usize,
+    /// CPUs the thread may be placed on.
+    affinity: CpuSet,
     /// Ticks left in the quantum.
     slice: u32,
     /// Wake deadline while blocked.
@@ -321,6 +344,7 @@ impl Slot {
         state: ThreadState::Free,
         priority: Priority::Normal,
         cpu: 0,
+        affinity: CpuSet::all(),
         slice: 0,
         deadline: None,
         cause: None,
@@ -483,7 +507,9 @@ impl<const THREADS: usize, const CPUS: usize> fmt::Debug for Scheduler<THREADS, 
 
 impl<const THREADS: usize, const CPUS: usize> Scheduler<THREADS, CPUS> {
     /// An empty scheduler giving each thread `quantum_ticks` ticks per turn (0 counts as 1).
+    /// `CPUS` must not exceed [`CpuSet::CAPACITY`] (checked at compile time).
     pub const fn new(quantum_ticks: u32) -> Self {
+        const { assert!(CPUS <= CpuSet::CAPACITY, "a scheduler supports at most 64 CPUs") };
         Scheduler {
             slots: [Slot::FREE; THREADS],
             cpus: [Cpu::NEW; CPUS],
@@ -519,6 +545,7 @@ impl<const THREADS: usize, const CPUS: usize> Scheduler<THREADS, CPUS> {
             s.state = ThreadState::Running;
             s.priority = Priority::Idle;
             s.cpu = cpu;
+            s.affinity = CpuSet::single(cpu);
             s.slice = quantum;
         })?;
         self.cpu_mut(cpu)?.online = Some(Online { idle: i, current: i, switching_from: None });
@@ -531,17 +558,33 @@ impl<const THREADS: usize, const CPUS: usize> Scheduler<THREADS, CPUS> {
         self.id_of(online.idle)
     }
 
-    /// A new thread, `Ready` at the tail of its band on `cpu`. `cpu` need not be started.
+    /// A new thread, `Ready` at the tail of its band on `cpu`, allowed on every CPU.
+    /// `cpu` need not be started.
     pub fn create(&mut self, priority: Priority, cpu: usize) -> Result<ThreadId, SchedError> {
+        self.create_with_affinity(priority, cpu, CpuSet::all())
+    }
+
+    /// A new thread, `Ready` at the tail of its band on `cpu`, only ever placed on the CPUs
+    /// of `affinity`, which must contain `cpu` ([`SchedError::AffinityViolation`]).
+    pub fn create_with_affinity(
+        &mut self,
+        priority: Priority,
+        cpu: usize,
+        affinity: CpuSet,
+    ) -> Result<ThreadId, SchedError> {
         self.cpu(cpu)?;
         if priority == Priority::Idle {
             return Err(SchedError::IdlePriority);
+        }
+        if !affinity.contains(cpu) {
+            return Err(SchedError::AffinityViolation);
         }
         let quantum = self.quantum;
         let i = self.allocate(|s| {
             s.state = ThreadState::Ready;
             s.priority = priority;
             s.cpu = cpu;
+            s.affinity = affinity;
             s.slice = quantum;
         })?;
         self.id_of(i)
@@ -576,15 +619,15 @@ impl<const THREADS: usize, const CPUS: usize> Scheduler<THREADS, CPUS> {
         Ok(TickOutcome { woken, reschedule: self.needs_reschedule(cpu)? })
     }
 
-    /// True when `cpu` should switch: its current thread blocked or exited; or a higher band
-    /// than the current thread's is ready (anything preempts the idle thread); or the current
-    /// thread used up its quantum and another thread of its band is ready. False for a CPU
-    /// that is not started.
+    /// True when `cpu` should switch: its current thread blocked or exited, or its affinity
+    /// no longer allows `cpu`; or a higher band than the current thread's is ready (anything
+    /// preempts the idle thread); or the current thread used up its quantum and another
+    /// thread of its band is ready. False for a CPU that is not started.
     pub fn needs_reschedule(&self, cpu: usize) -> Result<bool, SchedError> {
         let c = self.cpu(cpu)?;
         let Some(online) = c.online else { return Ok(false) };
         let cur = self.slot(online.current)?;
-        if cur.state != ThreadState::Running {
+        if cur.state != ThreadState::Running || !cur.affinity.contains(cpu) {
             return Ok(true);
         }
         let Some(band) = c.highest_band() else { return Ok(false) };
@@ -596,8 +639,10 @@ impl<const THREADS: usize, const CPUS: usize> Scheduler<THREADS, CPUS> {
     /// current thread continues and this returns `None`. Otherwise a still-running current
     /// thread goes to the tail of its band, the head of the highest non-empty band becomes
     /// `Running` with a fresh quantum (the idle thread when nothing else is ready), and the
-    /// switch is returned. The kernel must confirm it with [`Scheduler::switch_done`] before
-    /// scheduling on this CPU again.
+    /// switch is returned. A current thread whose affinity no longer allows `cpu` is not
+    /// picked: it goes to the tail of its band after the pick and moves at `switch_done`.
+    /// The kernel must confirm the switch with [`Scheduler::switch_done`] before scheduling
+    /// on this CPU again.
     pub fn schedule(&mut self, cpu: usize) -> Result<Option<Switch>, SchedError> {
         let online = self.online(cpu)?;
         if online.switching_from.is_some() {
@@ -607,9 +652,11 @@ impl<const THREADS: usize, const CPUS: usize> Scheduler<THREADS, CPUS> {
             return Ok(None);
         }
         let from = online.current;
-        match self.slot(from)?.state {
-            ThreadState::Running => self.relink(from, |s| s.state = ThreadState::Ready)?,
-            ThreadState::Blocked(_) | ThreadState::Exited(ExitStage::Departing) => {}
+        let outgoing = *self.slot(from)?;
+        let leaving = !outgoing.affinity.contains(cpu);
+        match outgoing.state {
+            ThreadState::Running if !leaving => self.relink(from, |s| s.state = ThreadState::Ready)?,
+            ThreadState::Running | ThreadState::Blocked(_) | ThreadState::Exited(ExitStage::Departing) => {}
             _ => return Err(SchedError::Corrupted),
         }
         let c = self.cpu(cpu)?;
@@ -620,6 +667,9 @@ impl<const THREADS: usize, const CPUS: usize> Scheduler<THREADS, CPUS> {
             s.state = ThreadState::Running;
             s.slice = quantum;
         })?;
+        if leaving && outgoing.state == ThreadState::Running {
+            self.relink(from, |s| s.state = ThreadState::Ready)?;
+        }
         let online = self.online_mut(cpu)?;
         online.current = to;
         if to == from {
@@ -631,12 +681,21 @@ impl<const THREADS: usize, const CPUS: usize> Scheduler<THREADS, CPUS> {
 
     /// Confirms that `cpu` completed the switch returned by [`Scheduler::schedule`]: the
     /// thread switched away from no longer uses its stack, and if it had exited it becomes
-    /// reapable. Returns that thread, or `None` when no switch was pending.
+    /// reapable; if it is ready or blocked and its affinity no longer allows `cpu`, it moves
+    /// to the first CPU of its set. Returns that thread, or `None` when no switch was pending.
     pub fn switch_done(&mut self, cpu: usize) -> Result<Option<ThreadId>, SchedError> {
         let online = self.online_mut(cpu)?;
         let Some(from) = online.switching_from.take() else { return Ok(None) };
-        if self.slot(from)?.state == ThreadState::Exited(ExitStage::Departing) {
-            self.relink(from, |s| s.state = ThreadState::Exited(ExitStage::Reapable))?;
+        let s = *self.slot(from)?;
+        match s.state {
+            ThreadState::Exited(ExitStage::Departing) => {
+                self.relink(from, |s| s.state = ThreadState::Exited(ExitStage::Reapable))?;
+            }
+            ThreadState::Ready | ThreadState::Blocked(_) if !s.affinity.contains(s.cpu) => {
+                let to = self.allowed_cpu(s.affinity)?;
+                self.relink(from, |s| s.cpu = to)?;
+            }
+            _ => {}
         }
         self.id_of(from).map(Some)
     }
@@ -793,7 +852,8 @@ impl<const THREADS: usize, const CPUS: usize> Scheduler<THREADS, CPUS> {
     }
 
     /// Moves a ready or blocked thread to `to_cpu`: a ready one to the tail of its band
-    /// there, a sleeper to that CPU's sleeper list (same deadline).
+    /// there, a sleeper to that CPU's sleeper list (same deadline). `to_cpu` must be in the
+    /// thread's affinity ([`SchedError::AffinityViolation`]).
     pub fn migrate(&mut self, id: ThreadId, to_cpu: usize) -> Result<(), SchedError> {
         let i = self.resolve(id)?;
         self.cpu(to_cpu)?;
@@ -807,8 +867,11 @@ impl<const THREADS: usize, const CPUS: usize> Scheduler<THREADS, CPUS> {
             _ if self.is_current(i)? => return Err(SchedError::ThreadRunning),
             _ => {}
         }
-        if self.cpu(s.cpu)?.online.is_some_and(|o| o.switching_from == Some(i)) {
+        if self.is_switching_from(i)? {
             return Err(SchedError::SwitchPending);
+        }
+        if !s.affinity.contains(to_cpu) {
+            return Err(SchedError::AffinityViolation);
         }
         if s.cpu == to_cpu {
             return Ok(());
@@ -904,6 +967,17 @@ impl<const THREADS: usize, const CPUS: usize> Scheduler<THREADS, CPUS> {
     fn is_current(&self, i: usize) -> Result<bool, SchedError> {
         let cpu = self.slot(i)?.cpu;
         Ok(self.cpu(cpu)?.online.is_some_and(|o| o.current == i))
+    }
+
+    /// True when slot `i` is the thread its CPU is switching away from (not confirmed yet).
+    fn is_switching_from(&self, i: usize) -> Result<bool, SchedError> {
+        let cpu = self.slot(i)?.cpu;
+        Ok(self.cpu(cpu)?.online.is_some_and(|o| o.switching_from == Some(i)))
+    }
+
+    /// The first CPU of `set` that this scheduler has.
+    fn allowed_cpu(&self, set: CpuSet) -> Result<usize, SchedError> {
+        set.first().filter(|&c| c < CPUS).ok_or(SchedError::AffinityViolation)
     }
 
     /// The current thread of `cpu`, which must be running and not idle.

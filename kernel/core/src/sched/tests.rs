@@ -85,6 +85,16 @@ fn check<const T: usize, const C: usize>(s: &Scheduler<T, C>) {
         }
         if slot.state != ThreadState::Free && slot.priority == Priority::Idle {
             assert_eq!(online.map(|o| o.idle), Some(i), "slot {i}: idle priority on a non-idle thread");
+            assert_eq!(slot.affinity, CpuSet::single(slot.cpu), "slot {i}: idle affinity");
+        }
+        // Ready and blocked threads sit on an allowed CPU, unless their CPU still runs them
+        // or has not confirmed the switch away from them (they move at switch_done).
+        if matches!(slot.state, ThreadState::Ready | ThreadState::Blocked(_)) && !slot.affinity.contains(slot.cpu) {
+            let o = online.unwrap();
+            assert!(current || o.switching_from == Some(i), "slot {i} ({:?}) on a disallowed CPU", slot.state);
+        }
+        if slot.state != ThreadState::Free {
+            assert!(slot.affinity.iter().any(|c| c < C), "slot {i}: affinity without a CPU");
         }
     }
     assert_eq!(s.in_use(), in_use);
@@ -708,6 +718,7 @@ fn error_strings() {
         SchedError::ThreadExited,
         SchedError::NotReapable,
         SchedError::Corrupted,
+        SchedError::AffinityViolation,
     ];
     for (i, a) in all.iter().enumerate() {
         assert_eq!(std::format!("{a}"), a.as_str());
@@ -717,6 +728,255 @@ fn error_strings() {
     }
     let names: Vec<_> = Priority::ALL.iter().map(|p| p.as_str()).collect();
     assert_eq!(names, ["idle", "low", "normal", "high"]);
+}
+
+// ---- affinity and load balancing ----
+
+#[test]
+fn cpu_set_basics() {
+    assert!(CpuSet::EMPTY.is_empty() && CpuSet::EMPTY.first().is_none());
+    assert_eq!(CpuSet::all().len(), 64);
+    assert!(CpuSet::all().contains(0) && CpuSet::all().contains(63) && !CpuSet::all().contains(64));
+    assert_eq!(CpuSet::single(5).iter().collect::<Vec<_>>(), [5]);
+    assert!(CpuSet::single(64).is_empty() && CpuSet::single(usize::MAX).is_empty());
+    let set = CpuSet::single(9).with(2).with(63).with(100);
+    assert_eq!(set.bits(), (1 << 9) | (1 << 2) | (1 << 63));
+    assert_eq!((set.first(), set.len()), (Some(2), 3));
+    assert_eq!(set.iter().collect::<Vec<_>>(), [2, 9, 63]);
+    assert_eq!(set.iter().len(), 3);
+    assert_eq!(set.without(2).first(), Some(9));
+    assert_eq!(CpuSet::from_bits(set.bits()), set);
+    assert!(!set.contains(3) && set.contains(63));
+    assert_eq!(CpuSet::all().into_iter().count(), 64);
+}
+
+#[test]
+fn affinity_refusals() {
+    let (mut s, idles) = started::<16, 4>(2);
+    assert_eq!(s.create_with_affinity(Priority::Normal, 1, CpuSet::single(0)), Err(SchedError::AffinityViolation));
+    assert_eq!(s.create_with_affinity(Priority::Normal, 0, CpuSet::EMPTY), Err(SchedError::AffinityViolation));
+    assert_eq!(s.create_with_affinity(Priority::Normal, 4, CpuSet::all()), Err(SchedError::BadCpu));
+    assert_eq!(s.create_with_affinity(Priority::Idle, 0, CpuSet::all()), Err(SchedError::IdlePriority));
+    assert_eq!(s.in_use(), 4);
+    let t = s.create_with_affinity(Priority::Normal, 2, CpuSet::single(2).with(3)).unwrap();
+    assert_eq!(s.affinity(t), Ok(CpuSet::single(2).with(3)));
+    let any = s.create(Priority::Normal, 1).unwrap();
+    assert_eq!(s.affinity(any), Ok(CpuSet::all()));
+    // Sets without a CPU of this scheduler change nothing.
+    for bad in [CpuSet::EMPTY, CpuSet::single(4), CpuSet::single(4).with(63)] {
+        assert_eq!(s.set_affinity(t, bad), Err(SchedError::AffinityViolation));
+    }
+    assert_eq!(s.affinity(t), Ok(CpuSet::single(2).with(3)));
+    assert_eq!(s.cpu_of(t), Ok(2));
+    // migrate stays inside the set.
+    assert_eq!(s.migrate(t, 0), Err(SchedError::AffinityViolation));
+    assert_eq!(s.migrate(t, 3), Ok(()));
+    assert_eq!(s.set_affinity(idles[0], CpuSet::all()), Err(SchedError::IdleThread));
+    assert_eq!(s.affinity(idles[1]), Ok(CpuSet::single(1)));
+    assert_eq!(resched(&mut s, 1), any);
+    s.exit_current(1, 0).unwrap();
+    assert_eq!(s.set_affinity(any, CpuSet::single(0)), Err(SchedError::ThreadExited));
+    resched(&mut s, 1);
+    s.release(any).unwrap();
+    assert_eq!(s.set_affinity(any, CpuSet::all()), Err(SchedError::StaleId));
+    assert_eq!(s.affinity(any), Err(SchedError::StaleId));
+    assert_eq!(s.runnable(4), Err(SchedError::BadCpu));
+    check(&s);
+}
+
+#[test]
+fn set_affinity_migrates_ready_and_sleeping_threads() {
+    let (mut s, idles) = started::<16, 3>(2);
+    let a = s.create(Priority::Normal, 0).unwrap();
+    let b = s.create(Priority::Normal, 0).unwrap();
+    let c = s.create(Priority::Normal, 0).unwrap();
+    assert_eq!(resched(&mut s, 0), a);
+    s.block_current(0, BlockReason::Sleep, Some(50)).unwrap();
+    assert_eq!(resched(&mut s, 0), b);
+    s.block_current(0, BlockReason::Generic(3), None).unwrap();
+    assert_eq!(resched(&mut s, 0), c);
+    // Still allowed: nothing moves.
+    assert_eq!(s.set_affinity(a, CpuSet::single(0).with(2)), Ok(AffinityChange::Stays));
+    assert_eq!(s.cpu_of(a), Ok(0));
+    // A sleeper moves to the first allowed CPU with its deadline.
+    assert_eq!(s.set_affinity(a, CpuSet::single(2).with(1)), Ok(AffinityChange::Migrated { to: 1 }));
+    assert_eq!(s.cpu_of(a), Ok(1));
+    assert_eq!(s.state(a), Ok(ThreadState::Blocked(BlockReason::Sleep)));
+    assert_eq!(s.next_deadline(0), Ok(None));
+    assert_eq!(s.next_deadline(1), Ok(Some(50)));
+    assert_eq!(s.tick(0, 50).unwrap().woken, 0);
+    assert_eq!(s.tick(1, 50), Ok(TickOutcome { woken: 1, reschedule: true }));
+    assert_eq!(resched(&mut s, 1), a);
+    // A thread blocked without a deadline moves and is woken on its new CPU.
+    assert_eq!(s.set_affinity(b, CpuSet::single(2)), Ok(AffinityChange::Migrated { to: 2 }));
+    assert_eq!(s.wake(b), Ok(true));
+    assert_eq!(s.counts(2), Ok(CpuCounts { ready: 1, idle_running: true, ..CpuCounts::default() }));
+    assert_eq!(resched(&mut s, 2), b);
+    // A ready thread moves to the tail of its band.
+    let d = s.create(Priority::Normal, 0).unwrap();
+    let e = s.create(Priority::Normal, 1).unwrap();
+    assert_eq!(s.set_affinity(d, CpuSet::single(1)), Ok(AffinityChange::Migrated { to: 1 }));
+    assert_eq!(s.state(d), Ok(ThreadState::Ready));
+    assert_eq!(s.yield_current(1), Ok(Some(Switch { from: a, to: e })));
+    s.switch_done(1).unwrap();
+    assert_eq!(s.yield_current(1), Ok(Some(Switch { from: e, to: d })));
+    s.switch_done(1).unwrap();
+    assert_eq!(s.counts(0), Ok(CpuCounts { running: 1, ..CpuCounts::default() }));
+    assert_eq!(s.current(2), Ok(b));
+    assert_ne!(s.current(0), Ok(idles[0]));
+    check(&s);
+}
+
+#[test]
+fn running_thread_moves_after_its_switch() {
+    let (mut s, idles) = started::<16, 2>(5);
+    let a = s.create(Priority::Normal, 0).unwrap();
+    let b = s.create(Priority::Normal, 0).unwrap();
+    assert_eq!(resched(&mut s, 0), a);
+    assert_eq!(s.needs_reschedule(0), Ok(false));
+    assert_eq!(s.set_affinity(a, CpuSet::single(1)), Ok(AffinityChange::MoveAtNextSwitch));
+    assert_eq!((s.cpu_of(a), s.state(a)), (Ok(0), Ok(ThreadState::Running)));
+    assert_eq!(s.needs_reschedule(0), Ok(true));
+    assert!(s.tick(0, 1).unwrap().reschedule);
+    check(&s);
+    assert_eq!(s.schedule(0), Ok(Some(Switch { from: a, to: b })));
+    // Until the switch is confirmed it stays queued here but cannot be taken anywhere.
+    assert_eq!((s.cpu_of(a), s.state(a)), (Ok(0), Ok(ThreadState::Ready)));
+    assert_eq!(s.migrate(a, 1), Err(SchedError::SwitchPending));
+    assert_eq!(s.balance(), Ok(None));
+    check(&s);
+    assert_eq!(s.switch_done(0), Ok(Some(a)));
+    assert_eq!((s.cpu_of(a), s.state(a)), (Ok(1), Ok(ThreadState::Ready)));
+    assert_eq!(resched(&mut s, 1), a);
+    // Alone on its CPU: schedule switches to idle rather than picking it again.
+    assert_eq!(s.set_affinity(a, CpuSet::single(0)), Ok(AffinityChange::MoveAtNextSwitch));
+    assert_eq!(s.schedule(1), Ok(Some(Switch { from: a, to: idles[1] })));
+    assert_eq!(s.switch_done(1), Ok(Some(a)));
+    assert_eq!(s.cpu_of(a), Ok(0));
+    assert_eq!(s.counts(0), Ok(CpuCounts { ready: 1, running: 1, ..CpuCounts::default() }));
+    // Blocked but not switched away yet: it moves as a sleeper, deadline kept.
+    assert_eq!(s.yield_current(0), Ok(Some(Switch { from: b, to: a })));
+    s.switch_done(0).unwrap();
+    s.block_current(0, BlockReason::Sleep, Some(70)).unwrap();
+    assert_eq!(s.set_affinity(a, CpuSet::single(1)), Ok(AffinityChange::MoveAtNextSwitch));
+    assert_eq!(s.cpu_of(a), Ok(0));
+    assert_eq!(resched(&mut s, 0), b);
+    assert_eq!(s.cpu_of(a), Ok(1));
+    assert_eq!(s.next_deadline(0), Ok(None));
+    assert_eq!(s.next_deadline(1), Ok(Some(70)));
+    assert_eq!(s.tick(1, 70).unwrap().woken, 1);
+    assert_eq!(resched(&mut s, 1), a);
+    // Preempted but not confirmed yet: it moves at switch_done.
+    let c = s.create(Priority::Normal, 1).unwrap();
+    assert_eq!(s.yield_current(1), Ok(Some(Switch { from: a, to: c })));
+    assert_eq!(s.set_affinity(a, CpuSet::single(0)), Ok(AffinityChange::MoveAtNextSwitch));
+    check(&s);
+    assert_eq!(s.switch_done(1), Ok(Some(a)));
+    assert_eq!((s.cpu_of(a), s.state(a)), (Ok(0), Ok(ThreadState::Ready)));
+    // Allowed again before the switch: it stays.
+    assert_eq!(resched(&mut s, 1), c);
+    assert_eq!(s.set_affinity(c, CpuSet::single(0)), Ok(AffinityChange::MoveAtNextSwitch));
+    assert_eq!(s.set_affinity(c, CpuSet::all()), Ok(AffinityChange::Stays));
+    assert_eq!(s.needs_reschedule(1), Ok(false));
+    check(&s);
+}
+
+/// Runnable counts of every CPU.
+fn loads<const T: usize, const C: usize>(s: &Scheduler<T, C>) -> Vec<usize> {
+    (0..C).map(|c| s.runnable(c).unwrap()).collect()
+}
+
+#[test]
+fn balance_spreads_threads_one_per_call() {
+    let (mut s, _) = started::<32, 4>(2);
+    let threads: Vec<_> = (0..6).map(|_| s.create(Priority::Normal, 0).unwrap()).collect();
+    assert_eq!(loads(&s), [6, 0, 0, 0]);
+    let mut calls = 0;
+    while let Some(m) = s.balance().unwrap() {
+        calls += 1;
+        assert!(calls <= 6, "balance does not converge");
+        // The tail of CPU 0's band goes to the idlest CPU, one thread per call.
+        assert_eq!(m.from, 0);
+        assert_eq!(m.thread, threads[6 - calls]);
+        assert_eq!(s.cpu_of(m.thread), Ok(m.to));
+        assert_eq!(loads(&s).iter().sum::<usize>(), 6);
+        check(&s);
+    }
+    assert_eq!(calls, 4);
+    assert_eq!(loads(&s), [2, 2, 1, 1]);
+    assert_eq!(s.balance(), Ok(None));
+    // Running threads count: each CPU runs one, CPU 0 and 1 have one more waiting.
+    for c in 0..4 {
+        resched(&mut s, c);
+    }
+    assert_eq!(loads(&s), [2, 2, 1, 1]);
+    assert_eq!(s.balance(), Ok(None));
+    // A blocked thread does not count: CPU 2 and 3 go idle, and two ready threads move.
+    for c in [2, 3] {
+        s.block_current(c, BlockReason::Generic(0), None).unwrap();
+        resched(&mut s, c);
+    }
+    assert_eq!(loads(&s), [2, 2, 0, 0]);
+    assert_eq!(s.balance().unwrap().map(|m| (m.from, m.to)), Some((0, 2)));
+    assert_eq!(s.balance().unwrap().map(|m| (m.from, m.to)), Some((1, 3)));
+    assert_eq!(s.balance(), Ok(None));
+    assert_eq!(loads(&s), [1, 1, 1, 1]);
+    // The moved threads are ready on their new CPU and preempt its idle thread.
+    assert_eq!(s.needs_reschedule(2), Ok(true));
+    check(&s);
+}
+
+#[test]
+fn balance_respects_affinity() {
+    let (mut s, _) = started::<32, 4>(2);
+    let pinned: Vec<_> =
+        (0..5).map(|_| s.create_with_affinity(Priority::Normal, 0, CpuSet::single(0)).unwrap()).collect();
+    resched(&mut s, 0);
+    for _ in 0..10 {
+        assert_eq!(s.balance(), Ok(None));
+    }
+    let pair = CpuSet::single(1).with(2);
+    let movable: Vec<_> = (0..4).map(|_| s.create_with_affinity(Priority::Low, 1, pair).unwrap()).collect();
+    assert_eq!(loads(&s), [5, 4, 0, 0]);
+    // CPU 0 is busiest but nothing there may move; CPU 1 gives to CPU 2, never to 0 or 3.
+    for _ in 0..2 {
+        let m = s.balance().unwrap().unwrap();
+        assert_eq!((m.from, m.to), (1, 2));
+        assert!(movable.contains(&m.thread));
+        check(&s);
+    }
+    assert_eq!(s.balance(), Ok(None));
+    assert_eq!(loads(&s), [5, 2, 2, 0]);
+    for &t in &pinned {
+        assert_eq!(s.cpu_of(t), Ok(0));
+    }
+}
+
+#[test]
+fn balance_never_moves_running_idle_or_switching_threads() {
+    let (mut s, idles) = started::<16, 2>(2);
+    let a = s.create(Priority::High, 0).unwrap();
+    assert_eq!(resched(&mut s, 0), a);
+    // One running thread and idle threads everywhere: nothing to move.
+    assert_eq!(loads(&s), [1, 0]);
+    assert_eq!(s.balance(), Ok(None));
+    let b = s.create(Priority::Normal, 0).unwrap();
+    assert_eq!(loads(&s), [2, 0]);
+    assert_eq!(s.balance(), Ok(Some(Migration { thread: b, from: 0, to: 1 })));
+    assert_eq!((s.cpu_of(a), s.cpu_of(idles[0]), s.cpu_of(idles[1])), (Ok(0), Ok(0), Ok(1)));
+    assert_eq!(s.balance(), Ok(None));
+    // A preempted thread whose switch is not confirmed is skipped; the one before it moves.
+    let c = s.create(Priority::High, 0).unwrap();
+    let d = s.create(Priority::High, 0).unwrap();
+    resched(&mut s, 1);
+    s.expire_quantum(0).unwrap();
+    assert_eq!(s.schedule(0), Ok(Some(Switch { from: a, to: c })));
+    assert_eq!(loads(&s), [3, 1]);
+    assert_eq!(s.balance(), Ok(Some(Migration { thread: d, from: 0, to: 1 })));
+    assert_eq!(s.balance(), Ok(None));
+    s.switch_done(0).unwrap();
+    assert_eq!(s.cpu_of(a), Ok(0));
+    check(&s);
 }
 
 // ---- randomized run against a reference model ----
@@ -743,6 +1003,7 @@ struct MThread {
     state: ThreadState,
     priority: Priority,
     cpu: usize,
+    affinity: CpuSet,
     slice: u32,
     deadline: Option<u64>,
     /// Order of arrival in the sleeper list (equal deadlines wake in this order).
@@ -821,7 +1082,17 @@ impl Model {
     }
 
     fn fresh_thread(&self, priority: Priority, cpu: usize, state: ThreadState) -> MThread {
-        MThread { state, priority, cpu, slice: self.quantum, deadline: None, seq: 0, cause: None, code: 0 }
+        MThread {
+            state,
+            priority,
+            cpu,
+            affinity: CpuSet::all(),
+            slice: self.quantum,
+            deadline: None,
+            seq: 0,
+            cause: None,
+            code: 0,
+        }
     }
 
     fn add_idle(&mut self, cpu: usize) -> R<ThreadId> {
@@ -829,18 +1100,29 @@ impl Model {
         if self.cpus[cpu].idle.is_some() {
             return Err(SchedError::IdleExists);
         }
-        let i = self.allocate(self.fresh_thread(Priority::Idle, cpu, ThreadState::Running))?;
+        let mut idle = self.fresh_thread(Priority::Idle, cpu, ThreadState::Running);
+        idle.affinity = CpuSet::single(cpu);
+        let i = self.allocate(idle)?;
         self.cpus[cpu].idle = Some(i);
         self.cpus[cpu].current = Some(i);
         Ok(self.id(i))
     }
 
     fn create(&mut self, priority: Priority, cpu: usize) -> R<ThreadId> {
+        self.create_with_affinity(priority, cpu, CpuSet::all())
+    }
+
+    fn create_with_affinity(&mut self, priority: Priority, cpu: usize, affinity: CpuSet) -> R<ThreadId> {
         self.cpu(cpu)?;
         if priority == Priority::Idle {
             return Err(SchedError::IdlePriority);
         }
-        let i = self.allocate(self.fresh_thread(priority, cpu, ThreadState::Ready))?;
+        if !affinity.contains(cpu) {
+            return Err(SchedError::AffinityViolation);
+        }
+        let mut t = self.fresh_thread(priority, cpu, ThreadState::Ready);
+        t.affinity = affinity;
+        let i = self.allocate(t)?;
         self.cpus[cpu].queues[priority.band()].push_back(i);
         Ok(self.id(i))
     }
@@ -853,7 +1135,7 @@ impl Model {
     fn needs(&self, cpu: usize) -> bool {
         let Some(cur) = self.cpus[cpu].current else { return false };
         let t = self.threads[cur].as_ref().unwrap();
-        if t.state != ThreadState::Running {
+        if t.state != ThreadState::Running || !t.affinity.contains(cpu) {
             return true;
         }
         match (0..BANDS).rev().find(|&b| !self.cpus[cpu].queues[b].is_empty()) {
@@ -909,10 +1191,16 @@ impl Model {
         if !self.needs(cpu) {
             return Ok(None);
         }
-        if self.t(from).state == ThreadState::Running {
-            self.t(from).state = ThreadState::Ready;
-            let band = self.t(from).priority.band();
-            self.cpus[cpu].queues[band].push_back(from);
+        let requeue = |m: &mut Model| {
+            m.t(from).state = ThreadState::Ready;
+            let band = m.t(from).priority.band();
+            m.cpus[cpu].queues[band].push_back(from);
+        };
+        // A thread leaving this CPU is queued after the pick, so it is not picked again.
+        let running = self.t(from).state == ThreadState::Running;
+        let leaving = !self.t(from).affinity.contains(cpu);
+        if running && !leaving {
+            requeue(self);
         }
         let band = (0..BANDS).rev().find(|&b| !self.cpus[cpu].queues[b].is_empty()).unwrap();
         let to = self.cpus[cpu].queues[band].pop_front().unwrap();
@@ -920,6 +1208,9 @@ impl Model {
         let t = self.t(to);
         t.state = ThreadState::Running;
         t.slice = quantum;
+        if running && leaving {
+            requeue(self);
+        }
         self.cpus[cpu].current = Some(to);
         if to == from {
             return Ok(None);
@@ -931,9 +1222,13 @@ impl Model {
     fn switch_done(&mut self, cpu: usize) -> R<Option<ThreadId>> {
         self.started(cpu)?;
         let Some(from) = self.cpus[cpu].pending.take() else { return Ok(None) };
-        if self.t(from).state == ThreadState::Exited(ExitStage::Departing) {
+        let t = self.t(from).clone();
+        if t.state == ThreadState::Exited(ExitStage::Departing) {
             self.t(from).state = ThreadState::Exited(ExitStage::Reapable);
             self.cpus[cpu].reap.push_back(from);
+        } else if matches!(t.state, ThreadState::Ready | ThreadState::Blocked(_)) && !t.affinity.contains(cpu) {
+            let to = t.affinity.iter().find(|&c| c < self.cpus.len()).unwrap();
+            self.move_to(from, to);
         }
         Ok(Some(self.id(from)))
     }
@@ -1052,9 +1347,20 @@ impl Model {
         if self.cpus[t.cpu].pending == Some(i) {
             return Err(SchedError::SwitchPending);
         }
+        if !t.affinity.contains(to) {
+            return Err(SchedError::AffinityViolation);
+        }
         if t.cpu == to {
             return Ok(());
         }
+        self.move_to(i, to);
+        Ok(())
+    }
+
+    /// Moves thread `i` to CPU `to` (queue tail; a sleeper keeps its deadline but arrives
+    /// after equal deadlines).
+    fn move_to(&mut self, i: usize, to: usize) {
+        let t = self.t(i).clone();
         match t.state {
             ThreadState::Ready => {
                 self.cpus[t.cpu].queues[t.priority.band()].retain(|&x| x != i);
@@ -1067,7 +1373,69 @@ impl Model {
             _ => {}
         }
         self.t(i).cpu = to;
-        Ok(())
+    }
+
+    fn set_affinity(&mut self, id: ThreadId, set: CpuSet) -> R<AffinityChange> {
+        let i = self.resolve(id)?;
+        let t = self.t(i).clone();
+        if t.priority == Priority::Idle {
+            return Err(SchedError::IdleThread);
+        }
+        if matches!(t.state, ThreadState::Exited(_)) {
+            return Err(SchedError::ThreadExited);
+        }
+        let to = set.iter().find(|&c| c < self.cpus.len()).ok_or(SchedError::AffinityViolation)?;
+        self.t(i).affinity = set;
+        if set.contains(t.cpu) {
+            return Ok(AffinityChange::Stays);
+        }
+        if self.cpus[t.cpu].current == Some(i) || self.cpus[t.cpu].pending == Some(i) {
+            return Ok(AffinityChange::MoveAtNextSwitch);
+        }
+        self.move_to(i, to);
+        Ok(AffinityChange::Migrated { to })
+    }
+
+    fn load(&self, cpu: usize) -> usize {
+        let c = &self.cpus[cpu];
+        let ready: usize = c.queues[1..].iter().map(|q| q.len()).sum();
+        let running = match c.current {
+            Some(cur) if c.current != c.idle => {
+                usize::from(self.threads[cur].as_ref().unwrap().state == ThreadState::Running)
+            }
+            _ => 0,
+        };
+        ready + running
+    }
+
+    /// Balancing spelled out: every (source, candidate, target) in preference order.
+    fn balance(&mut self) -> R<Option<Migration>> {
+        let n = self.cpus.len();
+        let loads: Vec<Option<usize>> = (0..n).map(|c| self.cpus[c].idle.is_some().then(|| self.load(c))).collect();
+        let mut sources: Vec<(usize, usize)> = (0..n).filter_map(|c| loads[c].map(|l| (c, l))).collect();
+        sources.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        for (from, load) in sources {
+            for band in 1..BANDS {
+                let queue: Vec<usize> = self.cpus[from].queues[band].iter().rev().copied().collect();
+                for i in queue {
+                    if self.cpus[from].pending == Some(i) {
+                        continue;
+                    }
+                    let affinity = self.t(i).affinity;
+                    let target = (0..n)
+                        .filter(|&c| c != from && affinity.contains(c))
+                        .filter_map(|c| loads[c].map(|l| (l, c)))
+                        .min();
+                    if let Some((l, to)) = target
+                        && l + 2 <= load
+                    {
+                        self.move_to(i, to);
+                        return Ok(Some(Migration { thread: self.id(i), from, to }));
+                    }
+                }
+            }
+        }
+        Ok(None)
     }
 
     fn counts(&self, cpu: usize) -> CpuCounts {
@@ -1104,6 +1472,7 @@ fn compare<const T: usize, const C: usize>(s: &Scheduler<T, C>, m: &Model) {
                 assert_eq!(s.state(id), Ok(t.state), "slot {i}");
                 assert_eq!(s.priority(id), Ok(t.priority), "slot {i}");
                 assert_eq!(s.cpu_of(id), Ok(t.cpu), "slot {i}");
+                assert_eq!(s.affinity(id), Ok(t.affinity), "slot {i}");
                 assert_eq!(s.wake_cause(id), Ok(t.cause), "slot {i}");
                 assert_eq!(s.slots[i].slice, t.slice, "slot {i}");
                 assert_eq!(s.slots[i].deadline, t.deadline, "slot {i}");
@@ -1120,6 +1489,7 @@ fn compare<const T: usize, const C: usize>(s: &Scheduler<T, C>, m: &Model) {
         assert_eq!(s.counts(c), Ok(m.counts(c)), "cpu {c}");
         assert_eq!(s.next_deadline(c), Ok(m.next_deadline(c)), "cpu {c}");
         assert_eq!(s.needs_reschedule(c), Ok(m.needs(c)), "cpu {c}");
+        assert_eq!(s.runnable(c), Ok(m.load(c)), "cpu {c}");
         for band in 0..BANDS {
             let mut at = s.cpus[c].queues[band].head;
             for &i in &mc.queues[band] {
@@ -1142,6 +1512,9 @@ struct Seen {
     releases: usize,
     reuses: usize,
     migrations: usize,
+    affinity_moves: usize,
+    deferred_moves: usize,
+    balances: usize,
 }
 
 fn random_run<const T: usize, const C: usize>(seed: u64, steps: usize, seen: &mut Seen) {
@@ -1167,7 +1540,14 @@ fn random_run<const T: usize, const C: usize>(seed: u64, steps: usize, seen: &mu
             }
         };
         let prio = if rng.below(20) == 0 { Priority::Idle } else { Priority::ALL[1 + rng.below(3) as usize] };
-        let op = rng.below(100);
+        let cpus = CpuSet::from_bits((1 << (C + 1)) - 1);
+        let set = match rng.below(8) {
+            0 => CpuSet::all(),
+            1 => CpuSet::EMPTY,
+            2..=4 => CpuSet::single(rng.below(C as u64 + 1) as usize),
+            _ => CpuSet::from_bits(rng.next() & cpus.bits()),
+        };
+        let op = rng.below(115);
         let ctx = std::format!("seed {seed} step {step} op {op} cpu {cpu}");
         match op {
             0..=14 => {
@@ -1257,12 +1637,42 @@ fn random_run<const T: usize, const C: usize>(seed: u64, steps: usize, seen: &mu
                 let id = pick(&mut rng, &known);
                 assert_eq!(s.set_priority(id, prio), m.set_priority(id, prio), "{ctx}");
             }
-            _ => {
+            95..=99 => {
                 let id = pick(&mut rng, &known);
                 let got = s.migrate(id, cpu);
                 assert_eq!(got, m.migrate(id, cpu), "{ctx}");
                 if got.is_ok() {
                     seen.migrations += 1;
+                }
+            }
+            100..=104 => {
+                // Often the current thread of a CPU, to exercise moves at the next switch.
+                let id = match s.current(cpu) {
+                    Ok(cur) if rng.below(2) == 0 => cur,
+                    _ => pick(&mut rng, &known),
+                };
+                let got = s.set_affinity(id, set);
+                assert_eq!(got, m.set_affinity(id, set), "{ctx} set {set:?}");
+                match got {
+                    Ok(AffinityChange::Migrated { .. }) => seen.affinity_moves += 1,
+                    Ok(AffinityChange::MoveAtNextSwitch) => seen.deferred_moves += 1,
+                    _ => {}
+                }
+            }
+            105..=108 => {
+                let got = s.create_with_affinity(prio, cpu, set);
+                assert_eq!(got, m.create_with_affinity(prio, cpu, set), "{ctx} set {set:?}");
+                if let Ok(id) = got {
+                    known.push(id);
+                }
+            }
+            _ => {
+                let got = s.balance();
+                assert_eq!(got, m.balance(), "{ctx}");
+                if let Ok(Some(mv)) = got {
+                    assert!(s.affinity(mv.thread).unwrap().contains(mv.to), "{ctx}");
+                    assert_eq!(s.state(mv.thread), Ok(ThreadState::Ready), "{ctx}");
+                    seen.balances += 1;
                 }
             }
         }
@@ -1287,6 +1697,9 @@ fn randomized_against_a_reference_model() {
     assert!(seen.releases > 100, "{seen:?}");
     assert!(seen.reuses > 100, "{seen:?}");
     assert!(seen.migrations > 100, "{seen:?}");
+    assert!(seen.affinity_moves > 100, "{seen:?}");
+    assert!(seen.deferred_moves > 100, "{seen:?}");
+    assert!(seen.balances > 100, "{seen:?}");
 }
 
 #[test]
