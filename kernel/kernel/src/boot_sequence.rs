@@ -218,7 +218,17 @@ fn boot_on_kernel_stack(info: &BootInfo, timer_hz: u32) -> Result<core::convert:
     if let Some((kernel_ns, total_ns)) = time::boot_timing() {
         kdebug!("[boot] timing: kernel_main to ready {kernel_ns} ns, counter zero (reset) to ready {total_ns} ns");
     }
-    let ready = ReadyLine { arch: arch::ARCH.name(), cpus: 1, mem_mib: info.memory.total() >> 20 };
+    let cpus = match arch::start_secondary_cpus(info) {
+        0 => {
+            kinfo!(
+                "[smp] 1 of {} CPUs online (secondary CPUs are not started on this architecture yet)",
+                info.cpu_count()
+            );
+            1
+        }
+        n => n,
+    };
+    let ready = ReadyLine { arch: arch::ARCH.name(), cpus, mem_mib: info.memory.total() >> 20 };
     kprintln!("{ready}");
     // Interrupts on: the timer starts preempting, and the boot services run.
     arch::enable_interrupts();

@@ -21,6 +21,7 @@
 //! | FP/SIMD | `FpState::new()`, `fp_save(&mut FpState)`, `fp_restore(&FpState)`: the user thread's FP/SIMD registers, saved and restored at every switch (the kernel itself is soft-float) |
 //! | user mode | `init_user_mode()` (once, before the first process); syscalls from user mode call `crate::syscall::dispatch(number, args)` with interrupts masked; exceptions from user mode call `crate::trap::user_fault(kind, &report)`; the timer and serial interrupt handlers call `crate::sched::preempt_point()` after acknowledging the interrupt |
 //! | address spaces | `sync_code(kernel_va, len)` (code written through the direct map becomes visible to instruction fetch), `new_user_root`, `user_map`, `user_translate`, `user_unmap` (with TLB flush), `user_teardown`, `activate_root(root)` (the kernel root means no user space); `kernel_map`/`kernel_unmap` for run-time kernel stacks in the shared kernel half |
+//! | SMP | `start_secondary_cpus(&BootInfo) -> u32` (starts and parks the other CPUs, prints the `[smp]` line; returns the CPUs online, boot CPU included, or 0 when this architecture does not start them yet) |
 //! | machine | `exit(ExitCode) -> !` (power off through the exit device), `reboot() -> !`, `halt() -> !` (stop this CPU for good) |
 //! | self-tests (feature `selftest`) | `trigger_test_fault(addr)` (a load), `trigger_test_store(addr)` (a byte store), `trigger_test_execute(addr)` (a call), `RETURN_INSTRUCTION` (bytes of a return instruction) |
 

@@ -127,6 +127,27 @@ _start:
     .balign 8
 7:  .quad riscv64_high_entry
 
+    /* Secondary harts (smp.rs): hart_start enters here, a0 = hart id, a1 = boot record.
+       In this block, after `_start`, so that `_start` stays at the load address. */
+    .balign 4
+    .global riscv64_secondary_start
+riscv64_secondary_start:
+    csrw sie, zero
+    csrci sstatus, 0x2
+    li t0, (3 << 13) | (1 << 18) | (1 << 19)
+    csrc sstatus, t0
+    mv s0, a0
+    ld t0, 0(a1)
+    ld s1, 8(a1)
+    ld t2, 16(a1)
+    ld s2, 24(a1)
+    csrw stvec, t2
+    sfence.vma
+    csrw satp, t0
+    /* No identity map: this fetch (or the next) faults into stvec, the continuation. */
+    sfence.vma
+1:  j 1b
+
     .section .boot.tables, "aw", @nobits
     .balign 4096
 boot_root_sv48:   .space 4096

@@ -5,13 +5,14 @@
 //! | file | concern |
 //! |---|---|
 //! | `entry.rs` | `_start` (MMU off), early Sv48/Sv39 tables, jump to the upper half, BootInfo from the DTB |
-//! | `sbi.rs` | SBI calls: timer, system reset, extension probing |
+//! | `sbi.rs` | SBI calls: timer, system reset, hart start (HSM), extension probing |
 //! | `uart.rs` | NS16550A console |
 //! | `paging.rs` | the final kernel address space (Sv48, or Sv39 when the hart lacks Sv48) |
 //! | `trap.rs` | `stvec` entry (S- and U-mode, `sscratch` stack swap), register frame, exception reports, syscalls, user faults, interrupt dispatch and preemption |
 //! | `plic.rs` | platform-level interrupt controller |
 //! | `timer.rs` | periodic tick from SBI set_timer on the `time` CSR |
 //! | `cpu.rs` | interrupt masking, idle, stacks, power-off |
+//! | `smp.rs` | secondary harts: SBI HSM `hart_start`, `.boot` entry, guarded stacks, parked in `wfi` |
 //! | `user.rs` | context switch, new-thread stacks, kernel stack for U-mode traps, FP state, user address spaces (Sv48/Sv39), run-time kernel mappings |
 
 mod cpu;
@@ -19,6 +20,7 @@ mod entry;
 mod paging;
 mod plic;
 mod sbi;
+mod smp;
 mod timer;
 mod trap;
 mod uart;
@@ -32,6 +34,7 @@ pub use cpu::{
 pub use cpu::{RETURN_INSTRUCTION, trigger_test_execute, trigger_test_fault, trigger_test_store};
 pub use paging::{EARLY_MAP_LIMIT, KERNEL_OFFSET, hhdm_base, init_paging};
 pub use plic::init_interrupts;
+pub use smp::start_secondary_cpus;
 pub use timer::{counter, init_timer};
 pub use trap::{init_traps, unexpected_interrupts};
 pub use uart::{console_init, console_read_byte, console_write};

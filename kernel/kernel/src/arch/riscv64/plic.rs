@@ -27,6 +27,11 @@ pub fn set_boot_hart(hart: u64) {
     BOOT_HART.store(hart, Ordering::Relaxed);
 }
 
+/// The hart that booted.
+pub(super) fn boot_hart() -> u64 {
+    BOOT_HART.load(Ordering::Relaxed)
+}
+
 fn reg(offset: u64) -> *mut u32 {
     (hhdm_base() + BASE.load(Ordering::Relaxed) + offset) as *mut u32
 }

@@ -10,6 +10,8 @@ const EID_BASE: usize = 0x10;
 pub const EID_TIME: usize = 0x5449_4D45;
 /// System reset extension ("SRST").
 pub const EID_SRST: usize = 0x5352_5354;
+/// Hart state management extension ("HSM").
+pub const EID_HSM: usize = 0x0048_534D;
 /// Legacy set_timer (SBI v0.1), used when the TIME extension is missing.
 const EID_LEGACY_SET_TIMER: usize = 0x00;
 /// Legacy shutdown (SBI v0.1).
@@ -20,6 +22,10 @@ const EID_LEGACY_SHUTDOWN: usize = 0x08;
 pub struct SbiError(pub isize);
 
 fn call(eid: usize, fid: usize, a0: usize, a1: usize) -> Result<usize, SbiError> {
+    call3(eid, fid, a0, a1, 0)
+}
+
+fn call3(eid: usize, fid: usize, a0: usize, a1: usize, a2: usize) -> Result<usize, SbiError> {
     let error: isize;
     let value: usize;
     // SAFETY: `ecall` from S-mode traps into the SBI firmware, which follows the SBI calling
@@ -29,6 +35,7 @@ fn call(eid: usize, fid: usize, a0: usize, a1: usize) -> Result<usize, SbiError>
             "ecall",
             inlateout("a0") a0 => error,
             inlateout("a1") a1 => value,
+            in("a2") a2,
             in("a6") fid,
             in("a7") eid,
             options(nostack)
@@ -51,6 +58,12 @@ pub fn set_timer(time: u64, use_legacy: bool) -> Result<(), SbiError> {
     } else {
         call(EID_TIME, 0, time as usize, 0).map(|_| ())
     }
+}
+
+/// Starts the stopped hart `hart` in S-mode at physical address `start` with the MMU off,
+/// a0 = its hart id and a1 = `opaque` (HSM `hart_start`).
+pub fn hart_start(hart: u64, start: u64, opaque: u64) -> Result<(), SbiError> {
+    call3(EID_HSM, 0, hart as usize, start as usize, opaque as usize).map(|_| ())
 }
 
 /// Why the system is being reset.

@@ -301,7 +301,7 @@ pub fn set_kernel_stack(top: u64) {
     KERNEL_STACK_TOP.store(top, Ordering::Relaxed);
 }
 
-fn satp_for(root: PhysAddr) -> u64 {
+pub(super) fn satp_for(root: PhysAddr) -> u64 {
     let mode = match paging::mode() {
         PagingMode::Sv48 => SATP_MODE_SV48,
         PagingMode::Sv39 => SATP_MODE_SV39,

@@ -48,3 +48,9 @@ pub const EXCEPTION_STACKS: u64 = 2;
 
 /// This architecture.
 pub const ARCH: cambios_abi::Arch = cambios_abi::Arch::X86_64;
+
+/// Secondary CPUs are not started on this architecture yet: only the boot CPU runs. Returns 0
+/// (no bring-up was attempted).
+pub fn start_secondary_cpus(_info: &kernel_boot::BootInfo) -> u32 {
+    0
+}
