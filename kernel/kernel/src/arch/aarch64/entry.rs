@@ -26,6 +26,9 @@
 //! `aarch64_high_entry` (in `.text`, upper half) sets the boot stack, installs the vector
 //! table, clears `.bss`, unmasks SErrors and calls [`aarch64_rust_entry`].
 //!
+//! `aarch64_secondary_start` (also in `.boot`) is where PSCI `CPU_ON` starts the other CPUs
+//! (`smp.rs`); it shares the EL2 → EL1 drop (`aarch64_el2_to_el1`) and the early identity map.
+//!
 //! A failure before the MMU is on (unsupported exception level, no 4 KiB granule, image not
 //! at its link address) prints a line on QEMU's default PL011 and stops.
 
@@ -102,8 +105,12 @@ _start:
     b.eq 2f
     cmp x20, #2
     b.ne 91f
+    bl aarch64_el2_to_el1
+    b 2f
 
-    /* EL2: run the kernel at EL1. */
+    /* EL2 -> EL1: returns to x30 at EL1 (EL1h, DAIF masked). Clobbers x9, x10. Also used by
+       secondary CPUs that PSCI starts at EL2 (smp.rs). */
+aarch64_el2_to_el1:
     ldr x9, ={hcr}
     msr hcr_el2, x9
     mov x9, #3
@@ -143,8 +150,7 @@ _start:
     msr sctlr_el1, x9
     ldr x9, ={spsr}
     msr spsr_el2, x9
-    adr x9, 2f
-    msr elr_el2, x9
+    msr elr_el2, x30
     eret
 
 2:  /* EL1, MMU off. */
@@ -225,6 +231,54 @@ _start:
     isb
     ldr x9, =aarch64_high_entry
     br x9
+
+    /* Secondary CPUs (smp.rs): PSCI CPU_ON enters here at EL2 or EL1 with the MMU off,
+       x0 = physical address of the CPU's boot record. The early TTBR0 identity map (never
+       changed after the boot) keeps this code mapped while the MMU comes on with the final
+       TTBR1; the upper-half continuation then disables TTBR0 walks. */
+    .balign 4
+    .global aarch64_secondary_start
+aarch64_secondary_start:
+    msr daifset, #0xf
+    mov x19, x0
+    mrs x9, CurrentEL
+    ubfx x9, x9, #2, #2
+    cmp x9, #1
+    b.eq 1f
+    cmp x9, #2
+    b.ne 3f
+    bl aarch64_el2_to_el1
+1:  msr spsel, #1
+    ldr x9, ={sctlr_off}
+    msr sctlr_el1, x9
+    msr cpacr_el1, xzr
+    isb
+    /* Record: tcr, ttbr1, mair, sctlr, stack top, index, pan, cpacr (smp.rs `CpuBoot`). */
+    ldp x20, x21, [x19]
+    ldp x22, x23, [x19, #16]
+    ldp x24, x25, [x19, #32]
+    ldp x26, x27, [x19, #48]
+    msr mair_el1, x22
+    bic x9, x20, #{epd0}
+    msr tcr_el1, x9
+    adr x9, aarch64_boot_l0_low
+    msr ttbr0_el1, x9
+    msr ttbr1_el1, x21
+    isb
+    tlbi vmalle1
+    dsb nsh
+    isb
+    /* The final SCTLR without WXN: the identity blocks are writable. */
+    bic x9, x23, #{wxn}
+    msr sctlr_el1, x9
+    isb
+    ic iallu
+    dsb nsh
+    isb
+    ldr x9, =aarch64_secondary_high
+    br x9
+3:  wfi
+    b 3b
 
     /* dc ivac over the early tables (line size from CTR_EL0.DminLine). Clobbers x0-x3. */
 aarch64_boot_inval_tables:
@@ -325,6 +379,8 @@ __boot_stack_top:
     tcr = const TCR_BASE,
     uart = const EARLY_UART,
     rust_entry = sym aarch64_rust_entry,
+    epd0 = const super::paging::TCR_EPD0,
+    wxn = const super::paging::SCTLR_WXN,
 );
 
 /// Exception level the kernel was entered at (1 or 2), for the boot log.

@@ -33,6 +33,54 @@ pub fn set_psci_conduit(conduit: PsciConduit) {
     CONDUIT.store(value, Ordering::Relaxed);
 }
 
+/// PSCI 0.2+ `CPU_ON` function id (SMC64 calling convention).
+const PSCI_CPU_ON: u64 = 0xC400_0003;
+/// PSCI `NOT_SUPPORTED`, also reported when there is no PSCI at all.
+const PSCI_NOT_SUPPORTED: i64 = -1;
+
+/// PSCI `CPU_ON`: starts the CPU with affinity `target` at the physical address `entry`
+/// (MMU off) with `context` in x0. Returns the PSCI error code on failure.
+pub(super) fn psci_cpu_on(target: u64, entry: u64, context: u64) -> Result<(), i64> {
+    let ret: u64;
+    match CONDUIT.load(Ordering::Relaxed) {
+        CONDUIT_HVC => {
+            // SAFETY: an SMCCC call to the hypervisor-level PSCI firmware the device tree names;
+            // CPU_ON only starts another CPU at `entry` and returns, and per SMCCC only x0-x17
+            // may be changed on return (declared clobbered through the C ABI).
+            unsafe {
+                core::arch::asm!(
+                    "hvc #0",
+                    inout("x0") PSCI_CPU_ON => ret,
+                    in("x1") target,
+                    in("x2") entry,
+                    in("x3") context,
+                    clobber_abi("C"),
+                    options(nostack)
+                );
+            }
+        }
+        CONDUIT_SMC => {
+            // SAFETY: as above, through the secure-monitor conduit.
+            unsafe {
+                core::arch::asm!(
+                    "smc #0",
+                    inout("x0") PSCI_CPU_ON => ret,
+                    in("x1") target,
+                    in("x2") entry,
+                    in("x3") context,
+                    clobber_abi("C"),
+                    options(nostack)
+                );
+            }
+        }
+        _ => return Err(PSCI_NOT_SUPPORTED),
+    }
+    match ret as i64 {
+        0 => Ok(()),
+        code => Err(code),
+    }
+}
+
 /// Stops this CPU for good: every exception masked, then `wfi` forever.
 pub fn halt() -> ! {
     loop {

@@ -12,13 +12,15 @@
 //! | `timer.rs` | periodic tick from the EL1 physical generic timer |
 //! | `cpu.rs` | interrupt masking (DAIF), idle, stack switching, system-register helpers |
 //! | `user.rs` | EL0: context switch, thread start, FP/SIMD state (CPACR_EL1.FPEN), kernel stack for EL0 entries, user address spaces (TTBR0, EPD0, TLB) |
-//! | `machine.rs` | PSCI power-off, halt, the fault self-test's load |
+//! | `machine.rs` | PSCI power-off, CPU_ON, halt, the fault self-test's load |
+//! | `smp.rs` | secondary CPUs: PSCI CPU_ON onto guarded stacks in the kernel address space, parked |
 
 mod cpu;
 mod entry;
 mod gic;
 mod machine;
 mod paging;
+mod smp;
 mod timer;
 mod trap;
 mod uart;
@@ -32,6 +34,7 @@ pub use gic::{init_interrupts, unexpected_interrupts};
 pub use machine::{RETURN_INSTRUCTION, trigger_test_execute, trigger_test_fault, trigger_test_store};
 pub use machine::{exit, halt, reboot};
 pub use paging::{EARLY_MAP_LIMIT, KERNEL_OFFSET, hhdm_base, init_paging};
+pub use smp::start_secondary_cpus;
 pub use timer::{counter, init_timer};
 pub use trap::init_traps;
 pub use uart::{console_init, console_read_byte, console_write};
@@ -45,9 +48,3 @@ pub const EXCEPTION_STACKS: u64 = 1;
 
 /// This architecture.
 pub const ARCH: cambios_abi::Arch = cambios_abi::Arch::Aarch64;
-
-/// Secondary CPUs are not started on this architecture yet: only the boot CPU runs. Returns 0
-/// (no bring-up was attempted).
-pub fn start_secondary_cpus(_info: &kernel_boot::BootInfo) -> u32 {
-    0
-}

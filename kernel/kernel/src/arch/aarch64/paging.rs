@@ -42,11 +42,11 @@ pub(super) const TCR_EPD0: u64 = 1 << 7;
 /// TCR_EL1.EPD1: no translation-table walks for TTBR1.
 const TCR_EPD1: u64 = 1 << 23;
 /// SCTLR_EL1.WXN: writable memory is never executable (enforced by the MMU on top of W^X).
-const SCTLR_WXN: u64 = 1 << 19;
+pub(super) const SCTLR_WXN: u64 = 1 << 19;
 /// SCTLR_EL1.SPAN: when clear, taking an exception to EL1 sets PSTATE.PAN.
 const SCTLR_SPAN: u64 = 1 << 23;
 /// PSTATE.PAN as seen through the PAN system register.
-const PSTATE_PAN: u64 = 1 << 22;
+pub(super) const PSTATE_PAN: u64 = 1 << 22;
 
 // The TTBR1 replacement, run from the identity map: x0 = new TTBR1, x1 = TCR_EL1 with EPD1
 // set, x2 = the final TCR_EL1. Touches no memory (the stack is in TTBR1).
@@ -82,7 +82,7 @@ pub(super) fn read_tcr() -> u64 {
     v
 }
 
-fn read_sctlr() -> u64 {
+pub(super) fn read_sctlr() -> u64 {
     let v: u64;
     // SAFETY: reading SCTLR_EL1 has no side effects.
     unsafe { core::arch::asm!("mrs {0}, sctlr_el1", out(reg) v, options(nomem, nostack, preserves_flags)) };
