@@ -364,6 +364,45 @@ pub fn kernel_unmap<F: PageTableFormat>(va: VirtAddr, len: u64) -> Result<(), ke
     Mapper::<F, DirectMap>::new(kernel_root(), &memory).unmap(va, len)
 }
 
+/// Maps a kernel stack into kernel-stack slot `slot` (`layout::kernel_stack`; the slot's
+/// guard region below it stays unmapped) and returns its frames. Used for thread stacks and
+/// the stacks of secondary CPUs.
+pub fn map_kernel_stack(slot: u64) -> Result<PhysAddr, KernelError> {
+    if slot >= layout::KERNEL_STACK_SLOTS {
+        return Err(KernelError::AddressSpace("no kernel stack slot left"));
+    }
+    let order = kernel_stack_order()?;
+    let frames = {
+        let mut guard = FRAMES.lock();
+        guard.as_mut().ok_or(KernelError::NotInitialised("frame allocator"))?.allocate(order)?
+    };
+    let (bottom, _) = layout::kernel_stack(slot);
+    let mut tables = UserTableFrames { used: 0 };
+    if let Err(e) =
+        arch::kernel_map(VirtAddr(bottom), frames, layout::KERNEL_STACK_SIZE, MapAttrs::KERNEL_DATA, &mut tables)
+    {
+        if let Some(a) = FRAMES.lock().as_mut() {
+            let _ = a.free(frames, order);
+        }
+        return Err(e.into());
+    }
+    Ok(frames)
+}
+
+/// Unmaps the kernel stack in `slot` (no CPU may use it any more) and frees its `frames`.
+pub fn unmap_kernel_stack(slot: u64, frames: PhysAddr) -> Result<(), KernelError> {
+    let (bottom, _) = layout::kernel_stack(slot);
+    arch::kernel_unmap(VirtAddr(bottom), layout::KERNEL_STACK_SIZE)?;
+    let order = kernel_stack_order()?;
+    let mut guard = FRAMES.lock();
+    guard.as_mut().ok_or(KernelError::NotInitialised("frame allocator"))?.free(frames, order)?;
+    Ok(())
+}
+
+fn kernel_stack_order() -> Result<usize, KernelError> {
+    BuddyAllocator::order_for(layout::KERNEL_STACK_SIZE).ok_or(KernelError::AddressSpace("kernel stack size"))
+}
+
 /// Allocates one zeroed frame.
 pub fn allocate_zeroed_frame() -> Result<PhysAddr, KernelError> {
     let frame = {

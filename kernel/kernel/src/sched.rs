@@ -19,13 +19,12 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel_core::addr::{PhysAddr, VirtAddr};
-use kernel_core::frame::BuddyAllocator;
 use kernel_core::paging::MapAttrs;
 use kernel_core::sched::{BlockReason, Priority, SchedError, Scheduler, ThreadId, WakeCause};
 use kernel_core::sync::LockClass;
 
 use crate::error::KernelError;
-use crate::memory::{self, FRAMES};
+use crate::memory;
 use crate::sync::SpinLock;
 use crate::{arch, layout, process, time};
 
@@ -80,43 +79,15 @@ fn cpu() -> usize {
     0
 }
 
-fn stack_order() -> Result<usize, KernelError> {
-    BuddyAllocator::order_for(layout::KERNEL_STACK_SIZE).ok_or(KernelError::AddressSpace("kernel stack size"))
-}
-
 /// Maps a new kernel stack for thread slot `slot`.
 fn map_stack(slot: usize) -> Result<KernelStack, KernelError> {
     let stack_slot = FIRST_THREAD_STACK_SLOT + slot as u64;
-    if stack_slot >= layout::KERNEL_STACK_SLOTS {
-        return Err(KernelError::AddressSpace("no kernel stack slot left"));
-    }
-    let order = stack_order()?;
-    let frames = {
-        let mut guard = FRAMES.lock();
-        guard.as_mut().ok_or(KernelError::NotInitialised("frame allocator"))?.allocate(order)?
-    };
-    let (bottom, _) = layout::kernel_stack(stack_slot);
-    let mut tables = memory::UserTableFrames { used: 0 };
-    let mapped =
-        arch::kernel_map(VirtAddr(bottom), frames, layout::KERNEL_STACK_SIZE, MapAttrs::KERNEL_DATA, &mut tables);
-    if let Err(e) = mapped {
-        let mut guard = FRAMES.lock();
-        if let Some(a) = guard.as_mut() {
-            let _ = a.free(frames, order);
-        }
-        return Err(e.into());
-    }
-    Ok(KernelStack { slot: stack_slot, frames })
+    Ok(KernelStack { slot: stack_slot, frames: memory::map_kernel_stack(stack_slot)? })
 }
 
 /// Unmaps and frees a kernel stack that no CPU uses any more.
 fn free_stack(stack: KernelStack) -> Result<(), KernelError> {
-    let (bottom, _) = layout::kernel_stack(stack.slot);
-    arch::kernel_unmap(VirtAddr(bottom), layout::KERNEL_STACK_SIZE)?;
-    let order = stack_order()?;
-    let mut guard = FRAMES.lock();
-    guard.as_mut().ok_or(KernelError::NotInitialised("frame allocator"))?.free(stack.frames, order)?;
-    Ok(())
+    memory::unmap_kernel_stack(stack.slot, stack.frames)
 }
 
 /// Creates the kernel page tables under the whole thread-stack area once, at boot: mapping

@@ -24,14 +24,11 @@
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use kernel_boot::{BootInfo, MAX_CPUS};
-use kernel_core::addr::VirtAddr;
-use kernel_core::frame::BuddyAllocator;
-use kernel_core::paging::MapAttrs;
 use kernel_core::sync::spin_until;
 
 use super::paging::{KERNEL_OFFSET, PSTATE_PAN};
 use crate::error::KernelError;
-use crate::memory::{self, FRAMES};
+use crate::memory;
 use crate::{layout, time};
 
 /// Kernel-stack slots below this belong to CPUs; threads start here (`sched.rs`).
@@ -142,29 +139,8 @@ fn map_cpu_stack(index: u64) -> Result<u64, KernelError> {
     if slot + super::EXCEPTION_STACKS >= CPU_STACK_SLOT_LIMIT {
         return Err(KernelError::AddressSpace("no kernel stack slot left for this CPU"));
     }
-    let order =
-        BuddyAllocator::order_for(layout::KERNEL_STACK_SIZE).ok_or(KernelError::AddressSpace("kernel stack size"))?;
-    let frames = {
-        let mut guard = FRAMES.lock();
-        guard.as_mut().ok_or(KernelError::NotInitialised("frame allocator"))?.allocate(order)?
-    };
-    let (bottom, top) = layout::kernel_stack(slot);
-    let mut tables = memory::UserTableFrames { used: 0 };
-    let mapped = super::user::kernel_map(
-        VirtAddr(bottom),
-        frames,
-        layout::KERNEL_STACK_SIZE,
-        MapAttrs::KERNEL_DATA,
-        &mut tables,
-    );
-    if let Err(e) = mapped {
-        let mut guard = FRAMES.lock();
-        if let Some(a) = guard.as_mut() {
-            let _ = a.free(frames, order);
-        }
-        return Err(e.into());
-    }
-    Ok(top)
+    memory::map_kernel_stack(slot)?;
+    Ok(layout::kernel_stack(slot).1)
 }
 
 /// The boot CPU's translation and control registers a secondary CPU copies.
