@@ -219,10 +219,10 @@ fn read_message(ptr: u64) -> Result<Message, SysError> {
     Ok(msg)
 }
 
-/// `send` (and the first half of `call`). Returns the reply token for a call.
-fn deliver(call: Syscall, slot: u32, ptr: u64, timeout: u64, token: Option<u64>) -> Result<(), SysError> {
+/// `send` (and the first half of `call`, with its reply token): queues `msg`, already read
+/// from the caller once.
+fn deliver(call: Syscall, slot: u32, mut msg: Message, timeout: u64, token: Option<u64>) -> Result<(), SysError> {
     let (pid, principal, ep) = lookup(call, slot, Rights::SEND)?;
-    let mut msg = read_message(ptr)?;
     msg.validate_send()?;
     let transfer = if msg.flags() & FLAG_CAP != 0 {
         let source = msg.cap();
@@ -289,7 +289,7 @@ fn caps_rights(caps: &kernel_core::cap::CapTable, slot: u32) -> Rights {
 /// `send(slot, message, timeout)`.
 pub fn send(slot: u64, ptr: u64, timeout: u64) -> Result<u64, SysError> {
     let slot = u32::try_from(slot).map_err(|_| SysError::BadCapability)?;
-    deliver(Syscall::Send, slot, ptr, timeout, None).map(|()| 0)
+    deliver(Syscall::Send, slot, read_message(ptr)?, timeout, None).map(|()| 0)
 }
 
 /// `receive(slot, message, timeout)`.
@@ -371,10 +371,11 @@ pub fn call(slot: u64, ptr: u64, timeout: u64) -> Result<u64, SysError> {
     let until = deadline(timeout);
     let pid = process::current_pid()?;
     // The reply buffer must be writable before anything is sent.
-    process::copy_to_user(ptr, &read_message(ptr)?.bytes)?;
+    let request = read_message(ptr)?;
+    process::copy_to_user(ptr, &request.bytes)?;
     let me = sched::current_thread().map_err(|_| SysError::InvalidArgument)?;
     let token = REPLIES.lock().begin(me, pid.0, None).map_err(IpcError::sys_error)?;
-    if let Err(e) = deliver(Syscall::Call, slot, ptr, timeout, Some(token)) {
+    if let Err(e) = deliver(Syscall::Call, slot, request, timeout, Some(token)) {
         let _ = REPLIES.lock().cancel(token);
         return Err(e);
     }
