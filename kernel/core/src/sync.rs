@@ -223,15 +223,17 @@ impl<T, M: InterruptMask> IrqSpinLock<T, M> {
         self.class
     }
 
-    /// Masks interrupts, then spins until the lock is free.
+    /// Masks interrupts, checks the lock order, then spins until the lock is free. The order
+    /// is checked before spinning, so an acquisition that could deadlock is reported
+    /// ([`InterruptMask::on_acquire`]) even if it then never gets the lock.
     pub fn lock(&self) -> IrqGuard<'_, T, M> {
         let state = M::save_and_disable();
+        M::on_acquire(self.class);
         while self.locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
             while self.locked.load(Ordering::Relaxed) {
                 core::hint::spin_loop();
             }
         }
-        M::on_acquire(self.class);
         IrqGuard { lock: self, state }
     }
 

@@ -202,6 +202,7 @@ fn start(module: &Module, parent: Option<Pid>) -> Result<Pid, KernelError> {
         principal: module.principal,
         caps: module.caps,
         priority: module.priority,
+        affinity: kernel_core::sched::CpuSet::all(),
     };
     let pid = process::create(&image, parent)?;
     // Its well-known endpoint capabilities, before it can run (interrupts are masked).

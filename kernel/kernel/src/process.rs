@@ -92,6 +92,8 @@ pub struct Image<'a> {
     pub caps: CapSet,
     /// Its scheduling priority.
     pub priority: Priority,
+    /// The CPUs its thread may run on.
+    pub affinity: kernel_core::sched::CpuSet,
 }
 
 /// One process.
@@ -287,8 +289,16 @@ pub fn create(image: &Image<'_>, parent: Option<Pid>) -> Result<Pid, KernelError
     let mut table = TABLE.lock();
     let pid = Pid(table.next_pid);
     table.next_pid = table.next_pid.checked_add(1).ok_or(KernelError::AddressSpace("process ids exhausted"))?;
-    let thread = match sched::spawn_user_thread(pid, image.principal, root, image.entry, USER_STACK_TOP, image.priority)
-    {
+    let spec = sched::ThreadSpec {
+        owner: pid,
+        principal: image.principal,
+        root,
+        entry: image.entry,
+        user_sp: USER_STACK_TOP,
+        priority: image.priority,
+        affinity: image.affinity,
+    };
+    let thread = match sched::spawn_user_thread(&spec) {
         Ok(t) => t,
         Err(e) => {
             drop(table);
@@ -369,9 +379,10 @@ fn end_process(table: &mut Table, pid: Pid, status: ExitStatus) {
     }
 }
 
-/// Ends process `pid` on behalf of the running process (the `kill` syscall). The victim's
-/// thread is not running (one CPU: only the caller runs), so it is terminated in place and
-/// reaped at once. Killing yourself is `exit`.
+/// Ends process `pid` on behalf of the running process (the `kill` syscall). A victim whose
+/// thread is not running is terminated in place and reaped at once; one running on another
+/// CPU is interrupted and ends itself there at its next preemption point (before it runs
+/// another user instruction), so `kill` returns before it is gone. Killing yourself is `exit`.
 pub fn kill(pid: Pid) -> Result<(), SysError> {
     let me = current_pid()?;
     if pid == me {
@@ -386,13 +397,16 @@ pub fn kill(pid: Pid) -> Result<(), SysError> {
         let thread = victim.thread.ok_or(SysError::NotFound)?;
         let principal = victim.principal;
         // Stop the thread first: if that fails, nothing has changed.
-        sched::terminate(thread).map_err(|_| SysError::InvalidArgument)?;
-        end_process(&mut table, pid, ExitStatus::Killed);
+        let outcome = sched::request_kill(thread).map_err(|_| SysError::InvalidArgument)?;
+        if outcome == sched::KillOutcome::Ended {
+            end_process(&mut table, pid, ExitStatus::Killed);
+        }
         crate::audit::log(EventKind::ProcessKilled, pid.0, &principal, u64::from(me.0), 0);
-        thread
+        outcome
     };
-    let _ = thread;
-    sched::reap();
+    if thread == sched::KillOutcome::Ended {
+        sched::reap();
+    }
     Ok(())
 }
 
@@ -409,7 +423,7 @@ pub fn records(out: &mut [ProcRecord]) -> usize {
             pid: pid.0,
             parent: p.parent.map_or(0, |pp| pp.0),
             state: if p.life == Life::Running { 0 } else { 1 },
-            cpu: 0,
+            cpu: p.thread.and_then(sched::last_cpu).map_or(0, |c| u8::try_from(c).unwrap_or(u8::MAX)),
             principal: p.principal,
             name,
         };

@@ -34,7 +34,7 @@ pub use gic::{init_interrupts, unexpected_interrupts};
 pub use machine::{RETURN_INSTRUCTION, trigger_test_execute, trigger_test_fault, trigger_test_store};
 pub use machine::{exit, halt, reboot};
 pub use paging::{EARLY_MAP_LIMIT, KERNEL_OFFSET, hhdm_base, init_paging};
-pub use smp::start_secondary_cpus;
+pub use smp::{boot_cpu_id, cpu_index, send_reschedule_ipi, start_secondary_cpus};
 pub use timer::{counter, init_timer};
 pub use trap::init_traps;
 pub use uart::{console_init, console_read_byte, console_write};

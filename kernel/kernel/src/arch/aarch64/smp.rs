@@ -303,3 +303,20 @@ impl core::fmt::Display for CpuList {
         Ok(())
     }
 }
+
+/// The logical index of the running CPU (secondary CPUs do not run kernel code besides
+/// parking yet, so this is the boot CPU).
+pub fn cpu_index() -> usize {
+    0
+}
+
+/// Sends a reschedule interrupt to CPU `cpu` (secondary CPUs do not schedule yet: nothing to do).
+pub fn send_reschedule_ipi(_cpu: usize) {}
+
+/// The firmware id of the boot CPU (its MPIDR_EL1 affinity fields).
+pub fn boot_cpu_id() -> u64 {
+    let mpidr: u64;
+    // SAFETY: reading MPIDR_EL1 has no side effects.
+    unsafe { core::arch::asm!("mrs {0}, mpidr_el1", out(reg) mpidr, options(nomem, nostack, preserves_flags)) };
+    mpidr & MPIDR_AFFINITY
+}

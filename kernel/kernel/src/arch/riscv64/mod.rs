@@ -34,7 +34,7 @@ pub use cpu::{
 pub use cpu::{RETURN_INSTRUCTION, trigger_test_execute, trigger_test_fault, trigger_test_store};
 pub use paging::{EARLY_MAP_LIMIT, KERNEL_OFFSET, hhdm_base, init_paging};
 pub use plic::init_interrupts;
-pub use smp::start_secondary_cpus;
+pub use smp::{boot_cpu_id, cpu_index, send_reschedule_ipi, start_secondary_cpus};
 pub use timer::{counter, init_timer};
 pub use trap::{init_traps, unexpected_interrupts};
 pub use uart::{console_init, console_read_byte, console_write};

@@ -215,3 +215,17 @@ impl core::fmt::Display for HartList {
         Ok(())
     }
 }
+
+/// The logical index of the running CPU (secondary CPUs do not run kernel code besides
+/// parking yet, so this is the boot CPU).
+pub fn cpu_index() -> usize {
+    0
+}
+
+/// Sends a reschedule interrupt to CPU `cpu` (secondary CPUs do not schedule yet: nothing to do).
+pub fn send_reschedule_ipi(_cpu: usize) {}
+
+/// The firmware id of the boot CPU (its hart id).
+pub fn boot_cpu_id() -> u64 {
+    super::plic::boot_hart()
+}

@@ -54,3 +54,16 @@ pub const ARCH: cambios_abi::Arch = cambios_abi::Arch::X86_64;
 pub fn start_secondary_cpus(_info: &kernel_boot::BootInfo) -> u32 {
     0
 }
+
+/// The logical index of the running CPU (only the boot CPU runs).
+pub fn cpu_index() -> usize {
+    0
+}
+
+/// Sends a reschedule interrupt to CPU `cpu` (only the boot CPU runs: nothing to do).
+pub fn send_reschedule_ipi(_cpu: usize) {}
+
+/// The firmware id of the boot CPU (its local APIC id).
+pub fn boot_cpu_id() -> u64 {
+    0
+}

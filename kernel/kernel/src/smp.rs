@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//! Per-CPU state and the life of a CPU: which CPU this is, which CPUs are online, their tick
+//! counts and reschedule requests, and the idle loop every CPU ends in.
+//!
+//! The architecture starts the secondary CPUs (`arch::start_secondary_cpus`, docs/adr/0009).
+//! Each one sets up what is local to it (trap vector, per-CPU register, interrupt controller
+//! interface, timer) and calls [`secondary_main`] with interrupts masked. That registers its
+//! idle thread with the scheduler, checks in, and waits until the boot CPU has printed the
+//! ready line ([`release_secondaries`]) before it takes interrupts and runs threads, so the
+//! boot log stays in order.
+//!
+//! A CPU is named by its logical index (0 = the boot CPU), which `arch::cpu_index` reads from
+//! a per-CPU register (x86_64 `GS` base, AArch64 `MPIDR_EL1`, RISC-V `tp`).
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::arch;
+
+/// CPUs the kernel supports (the scheduler has a run queue for each).
+pub const MAX_CPUS: usize = kernel_boot::MAX_CPUS;
+
+/// One CPU's shared state; every field is an atomic that other CPUs may read.
+struct CpuState {
+    /// Registered with the scheduler and checked in.
+    online: AtomicBool,
+    /// A reschedule was requested (timer tick or another CPU's wakeup).
+    need_resched: AtomicBool,
+    /// Timer interrupts this CPU has taken.
+    ticks: AtomicU64,
+    /// Reschedule interrupts this CPU has taken.
+    ipis: AtomicU64,
+    /// The firmware's id for the CPU (APIC id, MPIDR affinity, hart id).
+    hw_id: AtomicU64,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const NEW_CPU: CpuState = CpuState {
+    online: AtomicBool::new(false),
+    need_resched: AtomicBool::new(false),
+    ticks: AtomicU64::new(0),
+    ipis: AtomicU64::new(0),
+    hw_id: AtomicU64::new(0),
+};
+static CPUS: [CpuState; MAX_CPUS] = [NEW_CPU; MAX_CPUS];
+/// Set by the boot CPU after the ready line: secondary CPUs may run threads.
+static RELEASED: AtomicBool = AtomicBool::new(false);
+
+/// The logical index of the CPU running this code (always below [`MAX_CPUS`]).
+#[inline]
+pub fn current() -> usize {
+    let i = arch::cpu_index();
+    if i < MAX_CPUS { i } else { 0 }
+}
+
+fn state(cpu: usize) -> Option<&'static CpuState> {
+    CPUS.get(cpu)
+}
+
+/// Marks the boot CPU online (its idle thread is the boot code itself).
+pub fn boot_cpu_online(hw_id: u64) {
+    if let Some(s) = state(0) {
+        s.hw_id.store(hw_id, Ordering::Relaxed);
+        s.online.store(true, Ordering::Release);
+    }
+}
+
+/// True when `cpu` has checked in.
+pub fn is_online(cpu: usize) -> bool {
+    state(cpu).is_some_and(|s| s.online.load(Ordering::Acquire))
+}
+
+/// The CPUs online.
+pub fn online_count() -> u32 {
+    CPUS.iter().filter(|s| s.online.load(Ordering::Acquire)).count() as u32
+}
+
+/// The entry of a secondary CPU once its architecture-local state is set up (interrupts
+/// masked, on its own guarded stack, `arch::cpu_index` returning `index`). Never returns.
+pub fn secondary_main(index: usize, hw_id: u64) -> ! {
+    if let Err(e) = crate::sched::init_secondary(index) {
+        kerror!("[smp] CPU {index}: cannot join the scheduler: {e}");
+        arch::halt()
+    }
+    if let Some(s) = state(index) {
+        s.hw_id.store(hw_id, Ordering::Relaxed);
+        s.online.store(true, Ordering::Release);
+    }
+    // Bounded only by the boot CPU reaching the ready line, which it does unless it fails.
+    while !RELEASED.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+    }
+    arch::enable_interrupts();
+    idle_loop(false)
+}
+
+/// Lets the secondary CPUs run threads (after the ready line).
+pub fn release_secondaries() {
+    RELEASED.store(true, Ordering::Release);
+}
+
+/// The idle loop of every CPU: run ready threads, and sleep while there is nothing to run.
+/// The boot CPU (`console` = true) also serves the boot monitor's console input and
+/// reports lock-order violations. The check for work and the sleep happen with interrupts
+/// masked, so a wakeup that arrives in between ends the sleep instead of being lost.
+pub fn idle_loop(console: bool) -> ! {
+    let mut reported = crate::sync::lock_order_violations().0;
+    loop {
+        arch::disable_interrupts();
+        // Ready threads run first; this thread continues when nothing else can run.
+        crate::sched::run_ready();
+        let input = console && crate::monitor::has_input();
+        if !input && !crate::sched::has_ready() {
+            arch::wait_for_interrupt();
+        }
+        arch::enable_interrupts();
+        if console {
+            crate::monitor::poll();
+            report_lock_order_violations(&mut reported);
+        }
+    }
+}
+
+/// Prints new lock-order violations (the tracker counts them inside lock acquisition, where
+/// printing is impossible); the test harness fails any run that prints one.
+fn report_lock_order_violations(reported: &mut u64) {
+    let (n, first) = crate::sync::lock_order_violations();
+    if n > *reported {
+        *reported = n;
+        let (acquiring, held) = first.unwrap_or((0, 0));
+        kerror!(
+            "{n} lock-order violations so far (first: rank {acquiring} taken while holding rank {held}; docs/locking.md)"
+        );
+    }
+}
+
+/// Counts a timer tick on this CPU.
+pub fn count_tick() {
+    if let Some(s) = state(current()) {
+        s.ticks.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Timer interrupts taken by `cpu`.
+pub fn ticks(cpu: usize) -> u64 {
+    state(cpu).map_or(0, |s| s.ticks.load(Ordering::Relaxed))
+}
+
+/// Asks this CPU to reschedule at its next preemption point.
+pub fn request_local_reschedule() {
+    if let Some(s) = state(current()) {
+        s.need_resched.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Takes this CPU's reschedule request.
+pub fn take_reschedule_request() -> bool {
+    state(current()).is_some_and(|s| s.need_resched.swap(false, Ordering::Relaxed))
+}
+
+/// Makes `cpu` look at its run queue soon: this CPU notes it for its next preemption point,
+/// another online CPU gets a reschedule interrupt.
+pub fn kick(cpu: usize) {
+    if cpu == current() {
+        request_local_reschedule();
+    } else if is_online(cpu) && RELEASED.load(Ordering::Acquire) {
+        arch::send_reschedule_ipi(cpu);
+    }
+}
+
+/// The reschedule interrupt handler's part (interrupts masked): note the request; the
+/// handler then calls `sched::preempt_point`.
+pub fn on_reschedule_ipi() {
+    if let Some(s) = state(current()) {
+        s.ipis.fetch_add(1, Ordering::Relaxed);
+    }
+    if crate::sched::has_ready() || crate::sched::kill_pending() {
+        request_local_reschedule();
+    }
+}
+
+/// What `cpu_list` reports about one CPU.
+#[derive(Clone, Copy, Debug)]
+pub struct CpuInfo {
+    /// Logical index.
+    pub index: usize,
+    /// The firmware's id.
+    pub hw_id: u64,
+    /// Checked in.
+    pub online: bool,
+    /// Timer interrupts taken.
+    pub ticks: u64,
+    /// Reschedule interrupts taken.
+    pub ipis: u64,
+}
+
+/// The state of CPU `cpu`, if the kernel has a slot for it.
+pub fn info(cpu: usize) -> Option<CpuInfo> {
+    let s = state(cpu)?;
+    Some(CpuInfo {
+        index: cpu,
+        hw_id: s.hw_id.load(Ordering::Relaxed),
+        online: s.online.load(Ordering::Acquire),
+        ticks: s.ticks.load(Ordering::Relaxed),
+        ipis: s.ipis.load(Ordering::Relaxed),
+    })
+}
