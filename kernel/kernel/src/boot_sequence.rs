@@ -207,17 +207,8 @@ fn boot_on_kernel_stack(info: &BootInfo, timer_hz: u32) -> Result<core::convert:
     modules::report(info);
     crate::sched::init()?;
     arch::init_user_mode();
-    crate::loader::load_boot_modules(info)?;
-
-    let (free, _) = memory::frame_counts();
-    let (violations, _) = crate::sync::lock_order_violations();
-    if violations > 0 {
-        kwarn!("{violations} lock-order violations during boot (see docs/locking.md)");
-    }
-    kdebug!("[boot] {} frames free", free);
-    if let Some((kernel_ns, total_ns)) = time::boot_timing() {
-        kdebug!("[boot] timing: kernel_main to ready {kernel_ns} ns, counter zero (reset) to ready {total_ns} ns");
-    }
+    // The other CPUs join before the services are placed (they run threads only after the
+    // ready line).
     crate::smp::boot_cpu_online(arch::boot_cpu_id());
     let cpus = match arch::start_secondary_cpus(info) {
         0 => {
@@ -229,6 +220,17 @@ fn boot_on_kernel_stack(info: &BootInfo, timer_hz: u32) -> Result<core::convert:
         }
         n => n,
     };
+    crate::loader::load_boot_modules(info)?;
+
+    let (free, _) = memory::frame_counts();
+    let (violations, _) = crate::sync::lock_order_violations();
+    if violations > 0 {
+        kwarn!("{violations} lock-order violations during boot (see docs/locking.md)");
+    }
+    kdebug!("[boot] {} frames free", free);
+    if let Some((kernel_ns, total_ns)) = time::boot_timing() {
+        kdebug!("[boot] timing: kernel_main to ready {kernel_ns} ns, counter zero (reset) to ready {total_ns} ns");
+    }
     let ready = ReadyLine { arch: arch::ARCH.name(), cpus, mem_mib: info.memory.total() >> 20 };
     kprintln!("{ready}");
     crate::smp::release_secondaries();

@@ -69,11 +69,6 @@ pub fn is_online(cpu: usize) -> bool {
     state(cpu).is_some_and(|s| s.online.load(Ordering::Acquire))
 }
 
-/// The CPUs online.
-pub fn online_count() -> u32 {
-    CPUS.iter().filter(|s| s.online.load(Ordering::Acquire)).count() as u32
-}
-
 /// The entry of a secondary CPU once its architecture-local state is set up (interrupts
 /// masked, on its own guarded stack, `arch::cpu_index` returning `index`). Never returns.
 pub fn secondary_main(index: usize, hw_id: u64) -> ! {
@@ -181,8 +176,6 @@ pub fn on_reschedule_ipi() {
 /// What `cpu_list` reports about one CPU.
 #[derive(Clone, Copy, Debug)]
 pub struct CpuInfo {
-    /// Logical index.
-    pub index: usize,
     /// The firmware's id.
     pub hw_id: u64,
     /// Checked in.
@@ -197,7 +190,6 @@ pub struct CpuInfo {
 pub fn info(cpu: usize) -> Option<CpuInfo> {
     let s = state(cpu)?;
     Some(CpuInfo {
-        index: cpu,
         hw_id: s.hw_id.load(Ordering::Relaxed),
         online: s.online.load(Ordering::Acquire),
         ticks: s.ticks.load(Ordering::Relaxed),
