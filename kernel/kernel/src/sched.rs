@@ -34,7 +34,7 @@ pub const MAX_CPUS: usize = smp::MAX_CPUS;
 /// Timer ticks in one quantum.
 pub const QUANTUM_TICKS: u32 = 2;
 /// Kernel-stack slots below this are the per-CPU boot and exception stacks.
-const FIRST_THREAD_STACK_SLOT: u64 = 64;
+pub const FIRST_THREAD_STACK_SLOT: u64 = 64;
 
 /// One thread's machine state.
 struct Thread {

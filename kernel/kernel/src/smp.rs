@@ -108,6 +108,8 @@ pub fn idle_loop(console: bool) -> ! {
             arch::wait_for_interrupt();
         }
         arch::enable_interrupts();
+        #[cfg(feature = "selftest")]
+        probe::serve();
         if console {
             crate::monitor::poll();
             report_lock_order_violations(&mut reported);
@@ -170,6 +172,57 @@ pub fn on_reschedule_ipi() {
     }
     if crate::sched::has_ready() || crate::sched::kill_pending() {
         request_local_reschedule();
+    }
+}
+
+/// A remote read for the TLB-shootdown self-test: the boot CPU asks another CPU to load a
+/// word through its own page tables and TLB.
+#[cfg(feature = "selftest")]
+pub mod probe {
+    use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    static TARGET: AtomicUsize = AtomicUsize::new(usize::MAX);
+    static ADDRESS: AtomicU64 = AtomicU64::new(0);
+    static REQUEST: AtomicU64 = AtomicU64::new(0);
+    static DONE: AtomicU64 = AtomicU64::new(0);
+    static VALUE: AtomicU64 = AtomicU64::new(0);
+
+    /// Has `cpu` load the u64 at kernel address `va` and returns it (`None` when it did not
+    /// answer within about a second). `va` must stay mapped until this returns.
+    pub fn read_on(cpu: usize, va: u64) -> Option<u64> {
+        let seq = REQUEST.load(Ordering::Relaxed) + 1;
+        ADDRESS.store(va, Ordering::Relaxed);
+        TARGET.store(cpu, Ordering::Relaxed);
+        REQUEST.store(seq, Ordering::Release);
+        let deadline = crate::time::uptime_ns().saturating_add(1_000_000_000);
+        // Bounded by the deadline; the spin limit covers a stopped clock.
+        for _ in 0..200_000_000u64 {
+            if DONE.load(Ordering::Acquire) == seq {
+                return Some(VALUE.load(Ordering::Relaxed));
+            }
+            if crate::time::uptime_ns() > deadline {
+                break;
+            }
+            super::kick(cpu);
+            for _ in 0..1000 {
+                core::hint::spin_loop();
+            }
+        }
+        None
+    }
+
+    /// Answers a pending request addressed to this CPU (called by its idle loop).
+    pub(super) fn serve() {
+        let seq = REQUEST.load(Ordering::Acquire);
+        if seq == DONE.load(Ordering::Relaxed) || TARGET.load(Ordering::Relaxed) != super::current() {
+            return;
+        }
+        let va = ADDRESS.load(Ordering::Relaxed);
+        // SAFETY: the requester keeps `va` mapped (to a frame it owns) until it has read the
+        // answer, and reads an aligned u64; stale translations are exactly what the test looks for.
+        let value = unsafe { core::ptr::read_volatile(va as *const u64) };
+        VALUE.store(value, Ordering::Relaxed);
+        DONE.store(seq, Ordering::Release);
     }
 }
 
