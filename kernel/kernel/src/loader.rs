@@ -230,12 +230,12 @@ fn start(module: &Module, parent: Option<Pid>) -> Result<Pid, KernelError> {
         priority: module.priority,
         affinity: affinity(module),
     };
-    let pid = process::create(&image, parent)?;
-    // Its well-known endpoint capabilities, before it can run (interrupts are masked).
-    if let Err(e) = crate::ipc::grant_well_known(pid, module.provides, module.uses) {
-        kwarn!("[loader] {}: endpoint capabilities not granted: {e}", module.name);
-    }
-    Ok(pid)
+    // Its well-known endpoint capabilities, before any CPU can run it.
+    process::create(&image, parent, |pid| {
+        if let Err(e) = crate::ipc::grant_well_known(pid, module.provides, module.uses) {
+            kwarn!("[loader] {}: endpoint capabilities not granted: {e}", module.name);
+        }
+    })
 }
 
 /// Starts the registered module `name` as a child of `parent` (the `spawn` syscall), or
