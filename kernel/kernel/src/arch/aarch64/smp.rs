@@ -29,9 +29,9 @@
 //! still masked: that registers its idle thread, marks it online and, once the boot CPU has
 //! printed the ready line, unmasks IRQs and runs threads.
 //!
-//! The boot CPU waits for each CPU in turn (`crate::smp::is_online`, 100 ms), so secondary
-//! CPUs never print during the bring-up: a failure in their setup is a code in [`START`] that
-//! the boot CPU reports. A CPU that has not claimed its start when the timeout expires is
+//! The boot CPU waits for each CPU in turn (`crate::smp::is_online`, 100 ms). Secondary CPUs
+//! do not print during the bring-up (only a kernel fault would): a failure in their setup is a
+//! code in [`START`] that the boot CPU reports. A CPU that has not claimed its start when the timeout expires is
 //! abandoned (the claim fails and it parks); one that has claimed it gets a second timeout.
 //!
 //! The reschedule IPI is GICv3 SGI `gic::RESCHEDULE_SGI`, sent to the affinity in the target's
