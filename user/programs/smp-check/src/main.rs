@@ -89,14 +89,31 @@ fn hogs(count: u64) -> Result<Option<(u64, u32)>, SysError> {
     Ok(ok.then_some((work, cpus)))
 }
 
+/// Measurement attempts: the virtual CPUs share the host's cores with whatever else the host
+/// runs, so one noisy measurement is retried (the best attempt counts).
+const ATTEMPTS: u32 = 3;
+
 fn work_scaling(online: u64) -> Result<bool, SysError> {
+    for attempt in 1..=ATTEMPTS {
+        match work_scaling_once(online)? {
+            Some(true) => return Ok(true),
+            Some(false) if attempt < ATTEMPTS => println!("[smp-check] work scaling: attempt {attempt} too low, again"),
+            _ => break,
+        }
+    }
+    println!("[smp-check] work scaling FAILED");
+    Ok(false)
+}
+
+/// One measurement: `Some(true)` when it scaled, `Some(false)` when not, `None` on an error.
+fn work_scaling_once(online: u64) -> Result<Option<bool>, SysError> {
     let Some((alone, _)) = hogs(1)? else {
-        println!("[smp-check] work scaling FAILED: a hog did not exit normally");
-        return Ok(false);
+        println!("[smp-check] work scaling: a hog did not exit normally");
+        return Ok(None);
     };
     let Some((together, cpus)) = hogs(online.min(8))? else {
-        println!("[smp-check] work scaling FAILED: a hog did not exit normally");
-        return Ok(false);
+        println!("[smp-check] work scaling: a hog did not exit normally");
+        return Ok(None);
     };
     let percent = together * 100 / alone.max(1);
     println!(
@@ -107,19 +124,19 @@ fn work_scaling(online: u64) -> Result<bool, SysError> {
     );
     if online < 2 {
         println!("[smp-check] work scaling ok (one CPU: nothing to spread)");
-        return Ok(true);
+        return Ok(Some(true));
     }
-    let ideal = online.min(HOST_PARALLELISM) * 100;
-    if cpus.count_ones() < 2 || percent * 100 < ideal * MIN_SCALING_PERCENT {
+    let want = online.min(HOST_PARALLELISM) * MIN_SCALING_PERCENT;
+    if cpus.count_ones() < 2 || percent < want {
         println!(
-            "[smp-check] work scaling FAILED (want at least {}.{:02}x on two or more CPUs)",
-            ideal * MIN_SCALING_PERCENT / 10_000,
-            ideal * MIN_SCALING_PERCENT / 100 % 100
+            "[smp-check] work scaling too low (want at least {}.{:02}x on two or more CPUs)",
+            want / 100,
+            want % 100
         );
-        return Ok(false);
+        return Ok(Some(false));
     }
     println!("[smp-check] work scaling ok");
-    Ok(true)
+    Ok(Some(true))
 }
 
 fn cross_cpu_ipc() -> Result<bool, SysError> {
