@@ -35,6 +35,9 @@ pub(super) struct PerCpu {
     /// The code generation (`user.rs` `sync_code`) this hart last synchronised its
     /// instruction fetch with.
     code_generation: AtomicU64,
+    /// The kernel-map generation (`user.rs` `kernel_map`) this hart last synchronised its
+    /// address translation with.
+    map_generation: AtomicU64,
     /// The hart runs in the kernel address space: remote fences and IPIs may target it.
     present: AtomicBool,
 }
@@ -47,6 +50,7 @@ const EMPTY: PerCpu = PerCpu {
     kernel_stack_top: AtomicU64::new(0),
     hart: AtomicU64::new(0),
     code_generation: AtomicU64::new(0),
+    map_generation: AtomicU64::new(0),
     present: AtomicBool::new(false),
 };
 
@@ -126,5 +130,11 @@ impl PerCpu {
     /// `generation`, returning the previous one.
     pub(super) fn swap_code_generation(&self, generation: u64) -> u64 {
         self.code_generation.swap(generation, Ordering::Relaxed)
+    }
+
+    /// Records that the hart synchronised address translation with kernel-map generation
+    /// `generation`, returning the previous one.
+    pub(super) fn swap_map_generation(&self, generation: u64) -> u64 {
+        self.map_generation.swap(generation, Ordering::Relaxed)
     }
 }

@@ -320,6 +320,11 @@ extern "C" fn riscv64_trap_handler(frame: &mut TrapFrame) {
         }
         user_fault(frame);
     }
+    if matches!(frame.scause, 12 | 13 | 15) && super::user::catch_up_kernel_maps() {
+        // Possibly a kernel mapping this hart's page walks had not seen yet: retry once
+        // (a real fault faults again, with nothing left to catch up on).
+        return;
+    }
     let mut registers = [("", 0u64); 31];
     for (slot, (name, value)) in registers.iter_mut().zip(REGISTER_NAMES.iter().zip(frame.x.iter()).skip(1)) {
         *slot = (name, *value);

@@ -23,19 +23,25 @@
 //!   operands) whenever it changes `satp`: a hart holds translations of its current root only.
 //!   A user space is active on at most one hart (each process has one thread), and that hart
 //!   flushes it when it switches away, so [`user_unmap`] flushes locally only.
-//! * **TLB shootdown** (kernel half, shared by every hart): [`kernel_unmap`] (and, so that no
-//!   hart faults on an entry it has not seen yet, [`kernel_map`]) flushes the range on every
-//!   hart that runs in the kernel address space. Ordering: the initiator publishes the
-//!   page-table change (the PTE stores, then a full `fence rw, rw`) and executes `sfence.vma`
-//!   locally; then it signals the others with SBI RFENCE `remote_sfence_vma`, a call that
-//!   returns only when it is done: OpenSBI queues the request on each target, interrupts it
-//!   in M-mode (whatever its S-mode interrupt mask: a target spinning on a lock the initiator
-//!   holds still serves it), the target executes `sfence.vma` for the range and acknowledges
-//!   by decrementing the initiator's sync counter, and the initiator's call waits for the
-//!   counter to reach zero. (The SBI specification's own wording is only "sent to all the
-//!   targeted harts"; the kernel relies on OpenSBI's synchronous behaviour, as Linux does.)
-//!   Only after every target acknowledged does `kernel_unmap` return, and only then may the
-//!   caller free or reuse the frames or the virtual range.
+//! * **TLB shootdown** (kernel half, shared by every hart): when [`kernel_unmap`] returns, no
+//!   hart translates the range any more. Ordering: the initiator publishes the page-table
+//!   change (the PTE stores, then a full `fence rw, rw`) and executes `sfence.vma` locally;
+//!   then it signals the others with SBI RFENCE `remote_sfence_vma`, a call that returns only
+//!   when it is done: OpenSBI queues the request on each target, interrupts it in M-mode
+//!   (whatever its S-mode interrupt mask: a target spinning on a lock the initiator holds
+//!   still serves it), the target executes `sfence.vma` for the range and acknowledges by
+//!   decrementing the initiator's sync counter, and the initiator's call waits for the counter
+//!   to reach zero. (The SBI specification's own wording is only "sent to all the targeted
+//!   harts"; the kernel relies on OpenSBI's synchronous behaviour, as Linux does.) Only after
+//!   every target acknowledged does `kernel_unmap` return, and only then may the caller free
+//!   or reuse the frames or the virtual range.
+//! * **New kernel mappings** ([`kernel_map`]) need no interrupt: nothing can use a stale
+//!   translation of a page that was not mapped, but without Svvptc a hart's page walks need
+//!   not see the new entries until it executes `sfence.vma`. So `kernel_map` bumps a kernel-map
+//!   generation after its stores, and a hart flushes its TLB when it sees a newer one: in
+//!   [`activate_root`], which the scheduler calls before switching to a thread (whose new
+//!   kernel stack it may not have seen yet), and on a page fault in S-mode, which is retried
+//!   once after such a flush (`trap.rs`).
 //! * **Code**: [`sync_code`] executes `fence.i` locally and bumps a code generation; a hart
 //!   that switches address space ([`activate_root`]) executes `fence.i` when the generation
 //!   changed since it last looked, before it can run the new code.
@@ -54,6 +60,9 @@ use crate::memory;
 /// Bumped by [`sync_code`] (after its local `fence.i`): a hart that last synchronised with an
 /// older generation runs `fence.i` before it enters another address space.
 static CODE_GENERATION: AtomicU64 = AtomicU64::new(0);
+/// Bumped by [`kernel_map`] after its stores: a hart that last synchronised with an older
+/// generation flushes its TLB before it relies on kernel mappings made since.
+static KERNEL_MAP_GENERATION: AtomicU64 = AtomicU64::new(0);
 /// Whether the hart has an FPU (FS is writable).
 static HAS_FPU: AtomicBool = AtomicBool::new(false);
 
@@ -345,6 +354,8 @@ pub unsafe fn activate_root(root: PhysAddr) {
         // flushed after the switch.
         unsafe { core::arch::asm!("csrw satp, {0}", "sfence.vma", in(reg) satp, options(nostack)) };
     }
+    // Kernel mappings made since this hart last looked (the next thread's kernel stack).
+    catch_up_kernel_maps();
     // Code written (by any hart) since this hart last looked: make its fetches see it before
     // it runs user code again. The acquire makes those stores visible to this hart first.
     let generation = CODE_GENERATION.load(Ordering::Acquire);
@@ -352,6 +363,19 @@ pub unsafe fn activate_root(root: PhysAddr) {
         // SAFETY: `fence.i` only orders instruction fetch after the stores visible here.
         unsafe { core::arch::asm!("fence.i", options(nostack, preserves_flags)) };
     }
+}
+
+/// Flushes this hart's TLB if kernel mappings were made since it last did; returns whether
+/// it flushed. The acquire makes the new entries visible to this hart before `sfence.vma`
+/// orders its page walks after them.
+pub(super) fn catch_up_kernel_maps() -> bool {
+    let generation = KERNEL_MAP_GENERATION.load(Ordering::Acquire);
+    if super::percpu::this().swap_map_generation(generation) == generation {
+        return false;
+    }
+    // SAFETY: `sfence.vma` only orders page-table reads and drops TLB entries.
+    unsafe { core::arch::asm!("sfence.vma", options(nostack)) };
+    true
 }
 
 /// Prepares the hart for user threads (once, after traps are set up): `sscratch` zero (the
@@ -406,9 +430,9 @@ pub fn kernel_map(
         PagingMode::Sv48 => memory::kernel_map::<Sv48>(va, pa, len, attrs, alloc)?,
         PagingMode::Sv39 => memory::kernel_map::<Sv39>(va, pa, len, attrs, alloc)?,
     }
-    // A hart's page walks need not see the new entries before it executes `sfence.vma`
-    // (any hart may run the thread whose stack this is): fence them all.
-    shootdown(va.as_u64(), len);
+    // This hart uses the new entries at once; the others catch up lazily (module doc).
+    flush_range(va.as_u64(), len);
+    KERNEL_MAP_GENERATION.fetch_add(1, Ordering::Release);
     Ok(())
 }
 
