@@ -99,10 +99,11 @@ riscv64_secondary_high:
     csrci sstatus, 0x2
     lla t0, riscv64_trap_entry
     csrw stvec, t0
-    li ra, 0
-    li fp, 0
+    /* Arguments first: fp is s0, the hart id. */
     mv a0, s2
     mv a1, s0
+    li ra, 0
+    li fp, 0
     call riscv64_secondary_main
 2:  wfi
     j 2b
