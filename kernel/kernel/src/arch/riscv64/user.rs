@@ -57,7 +57,7 @@ use super::paging::{self, PagingMode};
 use super::trap::{FRAME_SIZE, SSTATUS_FS, SSTATUS_SPP, TrapFrame};
 use crate::memory;
 
-/// Bumped by [`sync_code`] (after its local `fence.i`): a hart that last synchronised with an
+/// Bumped by [`sync_code`] after the code is written: a hart that last synchronised with an
 /// older generation runs `fence.i` before it enters another address space.
 static CODE_GENERATION: AtomicU64 = AtomicU64::new(0);
 /// Bumped by [`kernel_map`] after its stores: a hart that last synchronised with an older
