@@ -371,7 +371,6 @@ pub const MATRIX: &[QemuTest] = &[
     QemuTest { name: "mem-2G", mem_mib: 2048, min_mem_mib: Some(1900), ..BOOT },
     // RAM above 4 GiB (on x86_64 it joins the frame allocator after paging).
     QemuTest { name: "mem-6G", mem_mib: 6144, min_mem_mib: Some(6000), ..BOOT },
-    QemuTest { name: "smp-1", smp: 1, ..BOOT },
     QemuTest { name: "fault", selftest: Some("fault"), outcome: Outcome::Fault, ..BOOT },
     QemuTest { name: "panic", selftest: Some("panic"), outcome: Outcome::Panic, ..BOOT },
     QemuTest { name: "stack-overflow", selftest: Some("overflow"), outcome: Outcome::StackOverflow, ..BOOT },
