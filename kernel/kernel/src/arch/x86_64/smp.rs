@@ -597,8 +597,10 @@ fn prepare(info: &BootInfo) -> Result<Trampoline, KernelError> {
 
 /// Why a CPU was not started.
 enum Skip {
-    /// More CPUs than the kernel has per-CPU state or stack slots for.
+    /// More CPUs than the kernel has per-CPU state for.
     TooMany,
+    /// No kernel-stack slots left for this logical CPU.
+    NoStackSlot,
     /// Its kernel stacks could not be mapped.
     Stack(KernelError),
     /// It never claimed its start.
@@ -611,6 +613,9 @@ impl core::fmt::Display for Skip {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Skip::TooMany => f.write_str("more CPUs than the kernel supports"),
+            Skip::NoStackSlot => {
+                write!(f, "no kernel-stack slots left (CPU stacks end at slot {CPU_STACK_SLOT_LIMIT})")
+            }
             Skip::Stack(e) => write!(f, "kernel stack: {e}"),
             Skip::NoStart => f.write_str("did not start (no response to INIT/start-up IPIs within 100 ms)"),
             Skip::Timeout => f.write_str("started but did not check in within 100 ms"),
@@ -623,8 +628,11 @@ impl core::fmt::Display for Skip {
 fn map_cpu_stacks(index: usize, mapped: &mut u64) -> Result<u64, Skip> {
     let first = cpu_stack_slot(index);
     let last = first + super::EXCEPTION_STACKS;
-    if index >= MAX_CPUS || last >= CPU_STACK_SLOT_LIMIT {
+    if index >= MAX_CPUS {
         return Err(Skip::TooMany);
+    }
+    if last >= CPU_STACK_SLOT_LIMIT {
+        return Err(Skip::NoStackSlot);
     }
     for slot in first..=last {
         if *mapped & (1 << slot) == 0 {
@@ -746,18 +754,17 @@ extern "C" fn x86_64_ap_main(index: u64) -> ! {
     // Nothing from before (the temporary root, firmware) may linger, global entries included.
     flush_all();
     super::user::init_user_mode();
-    if apic::init_secondary().is_err() || super::timer::start_secondary().is_err() {
-        cpu::halt()
-    }
-    let apic_id = apic::id();
     let arrived = ARRIVAL
         .get(index)
         .is_some_and(|a| a.compare_exchange(STARTING, ARRIVED, Ordering::AcqRel, Ordering::Acquire).is_ok());
     if !arrived {
-        // The boot CPU gave this start up: stay out of the system.
+        // The boot CPU gave this start up: stay out of the system, with no timer running.
         cpu::halt()
     }
-    crate::smp::secondary_main(index, u64::from(apic_id))
+    if apic::init_secondary().is_err() || super::timer::start_secondary().is_err() {
+        cpu::halt()
+    }
+    crate::smp::secondary_main(index, u64::from(apic::id()))
 }
 
 /// APIC ids printed as `0, 1, 2`.

@@ -255,8 +255,9 @@ pub extern "C" fn install_early() {
 /// Loads the shared IDT on the running CPU.
 pub fn load_idt() {
     let pointer = DescriptorPointer { limit: (core::mem::size_of::<Idt>() - 1) as u16, base: IDT.get() as u64 };
-    // SAFETY: every gate points at a stub in `.text` with the kernel code selector; the IDT
-    // is a static that lives for the whole kernel.
+    // SAFETY: every gate points at a stub in `.text` with the kernel code selector (written by
+    // `install_early` on the boot CPU before its own load and before any other CPU starts);
+    // the IDT is a static that lives for the whole kernel.
     unsafe {
         core::arch::asm!("lidt ({0})", in(reg) &raw const pointer, options(att_syntax, readonly, nostack, preserves_flags))
     };
