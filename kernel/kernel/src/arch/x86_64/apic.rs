@@ -72,6 +72,8 @@ const MSR_X2APIC_ICR: u32 = 0x830;
 const ICR_PENDING: u32 = 1 << 12;
 /// ICR: fixed delivery of the vector in bits 0-7, level assert.
 pub const ICR_FIXED: u32 = 1 << 14;
+/// ICR: non-maskable interrupt (the vector field is ignored), level assert.
+pub const ICR_NMI: u32 = (1 << 14) | (0b100 << 8);
 /// ICR: INIT, level-triggered, assert.
 pub const ICR_INIT_ASSERT: u32 = (1 << 15) | (1 << 14) | (0b101 << 8);
 /// ICR: start-up IPI, level assert; bits 0-7 hold the start page (physical address >> 12).

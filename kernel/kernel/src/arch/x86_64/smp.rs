@@ -52,9 +52,9 @@
 //!
 //! ## IPIs
 //!
-//! Fixed-vector IPIs through the local APIC's ICR to the target's APIC id:
-//! `RESCHEDULE_VECTOR` (the handler sends EOI, calls `crate::smp::on_reschedule_ipi` and
-//! `crate::sched::preempt_point`) and `SHOOTDOWN_VECTOR`.
+//! Through the local APIC's ICR to the target's APIC id: the reschedule IPI is a fixed
+//! vector, `RESCHEDULE_VECTOR` (the handler sends EOI, calls `crate::smp::on_reschedule_ipi`
+//! and `crate::sched::preempt_point`); the shootdown request is an NMI.
 //!
 //! ## TLB shootdown ([`shootdown`], from `user::kernel_unmap`)
 //!
@@ -62,28 +62,29 @@
 //! runs `invlpg` on each page of the range (or toggles CR4.PGE, which flushes everything,
 //! for a large range). The protocol, per initiating CPU i (one request in flight each):
 //!
-//! 1. the initiator has already cleared the page-table entries (plain stores) and flushed its
-//!    own TLB; a full fence orders those stores before everything that follows;
+//! 1. the initiator has already cleared the page-table entries (plain stores) and flushes
+//!    its own TLB; a full fence orders those stores before everything that follows;
 //! 2. it writes its request (range) and the number of targets (every other online CPU), then
-//!    sets bit i in each target's pending mask (release) and sends the shootdown IPI;
+//!    sets bit i in each target's pending mask (release) and sends the target an NMI;
 //! 3. a target takes its pending mask (acquire, so it sees the range and the cleared
 //!    entries), flushes every requested range, then decrements each initiator's count
 //!    (release);
 //! 4. the initiator returns, and the caller may free the frames, only once the count is zero
 //!    (acquire): every online CPU has acknowledged.
 //!
-//! Targets take the IPI only when their interrupts are enabled: a target in a syscall (they
-//! run with interrupts masked) acknowledges when it returns to user mode or reaches the idle
-//! loop. A CPU waiting for its own shootdown's acknowledgements serves the requests aimed at
-//! it while it spins, so two CPUs shooting down at once do not wait on each other. The rule
-//! callers must follow: **never shoot down (call `kernel_unmap`) while holding a spin lock**
-//! — a target spinning with interrupts masked on a lock the initiator holds could never
-//! acknowledge. Today's callers hold none: `sched::reap` (via `memory::unmap_kernel_stack`,
-//! which takes the frame lock only after the unmap) and `sched::prepare_stack_tables` at boot
-//! (before any other CPU runs). The bring-up itself never unmaps: between a secondary CPU
-//! checking in and the ready line it waits with interrupts masked. The wait is bounded: a
-//! CPU that has not acknowledged after a second is reported, and after ten seconds the
-//! initiator gives up (reporting it) rather than hanging the machine.
+//! The request is an NMI rather than a fixed-vector interrupt because a fixed vector waits
+//! for the target to enable interrupts: a target in a syscall (they run with interrupts
+//! masked) would acknowledge only on its way back to user mode, a target spinning on a lock
+//! the initiator holds never would, and the initiator's frees would trail the target's next
+//! steps. An NMI is taken at once, whatever the target does; its handler ([`on_nmi`]) only
+//! touches atomics and the TLB, needs no lock, and finds its CPU from the NMI stack it runs
+//! on (not from the GS base, which an NMI can catch in its user setting). Initiators also
+//! serve requests aimed at themselves while they wait. So a shootdown never deadlocks, even
+//! if its caller holds a spin lock (today's callers hold none: `sched::reap` via
+//! `memory::unmap_kernel_stack`, which takes the frame lock only after the unmap, and
+//! `sched::prepare_stack_tables` at boot, before any other CPU runs). The wait is still
+//! bounded: a CPU that has not acknowledged after a second is reported, and after ten seconds
+//! the initiator gives up (reporting it) rather than hanging the machine.
 //!
 //! User address spaces need no shootdown: an address space is active on at most one CPU
 //! (one thread per process), `user_unmap` runs on that CPU for its own space (local
@@ -97,10 +98,10 @@ use kernel_core::addr::{PAGE_SIZE, PhysAddr};
 use kernel_core::memmap::Range;
 use kernel_core::sync::spin_until;
 
-use super::apic::{self, ICR_FIXED, ICR_INIT_ASSERT, ICR_STARTUP};
+use super::apic::{self, ICR_FIXED, ICR_INIT_ASSERT, ICR_NMI, ICR_STARTUP};
 use super::cpu::{self, CpuCell};
 use super::paging::KERNEL_OFFSET;
-use super::trap::{RESCHEDULE_VECTOR, SHOOTDOWN_VECTOR};
+use super::trap::RESCHEDULE_VECTOR;
 use super::user::cpu_index;
 use crate::error::KernelError;
 use crate::{layout, memory, time};
@@ -188,6 +189,8 @@ static REQUESTS: [Request; MAX_CPUS] =
     [const { Request { start: AtomicU64::new(0), end: AtomicU64::new(0), missing: AtomicU32::new(0) } }; MAX_CPUS];
 /// Per target CPU: bit i set = CPU i's request waits for this CPU's flush.
 static PENDING: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// Per target CPU: shootdown NMIs sent to it that its NMI handler has not counted yet.
+static SHOOTDOWN_NMIS: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(0) }; MAX_CPUS];
 
 core::arch::global_asm!(
     r#"
@@ -413,9 +416,10 @@ fn flush_all() {
     }
 }
 
-/// Serves the shootdown requests aimed at this CPU: flush, then acknowledge.
-fn serve_shootdowns() {
-    let Some(pending) = PENDING.get(cpu_index()) else { return };
+/// Serves the shootdown requests aimed at CPU `cpu` (the running CPU): flush, then
+/// acknowledge. Uses no lock and not the GS base, so it may run in NMI context.
+fn serve_shootdowns(cpu: usize) {
+    let Some(pending) = PENDING.get(cpu) else { return };
     // Acquire: pairs with the initiator's release, so its range and its page-table stores
     // are visible before the flush.
     let mut bits = pending.swap(0, Ordering::Acquire);
@@ -430,14 +434,37 @@ fn serve_shootdowns() {
     }
 }
 
-/// The shootdown IPI handler.
-pub fn on_shootdown_ipi() {
-    serve_shootdowns();
+/// The logical CPU whose NMI stack (IST2, in its guarded exception-stack slot) holds `addr`.
+fn nmi_stack_owner(addr: u64) -> Option<usize> {
+    let slot = addr.checked_sub(layout::KERNEL_STACKS_BASE)? / layout::KERNEL_STACK_SLOT;
+    let per_cpu = 1 + super::EXCEPTION_STACKS;
+    let cpu = usize::try_from(slot / per_cpu).ok()?;
+    (slot < CPU_STACK_SLOT_LIMIT && slot % per_cpu == 2 && cpu < MAX_CPUS).then_some(cpu)
+}
+
+/// Called first for every NMI with the address of its frame (on the CPU's NMI stack):
+/// serves the shootdown requests aimed at this CPU and returns true when the NMI was a
+/// shootdown's (the handler then returns to the interrupted code), false for any other NMI
+/// (reported as fatal). The CPU is named by the NMI stack the frame is on, not by the GS base,
+/// which the NMI may have interrupted in its user setting.
+///
+/// Shootdown NMIs are counted per target ([`SHOOTDOWN_NMIS`]); two sent while the target
+/// cannot take them yet may arrive as one, which leaves the count one too high and lets the
+/// next machine NMI of that CPU pass as a shootdown's (it is then ignored, not reported).
+pub fn on_nmi(frame_addr: u64) -> bool {
+    let Some(cpu) = nmi_stack_owner(frame_addr) else { return false };
+    let expected = SHOOTDOWN_NMIS
+        .get(cpu)
+        .is_some_and(|n| n.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok());
+    let pending = PENDING.get(cpu).is_some_and(|p| p.load(Ordering::Acquire) != 0);
+    if pending {
+        serve_shootdowns(cpu);
+    }
+    expected || pending
 }
 
 /// Drops `[va, va + len)` (whose page-table entries the caller has just cleared) from every
-/// online CPU's TLB and returns once all have done so. Never call with a spin lock held
-/// (module doc).
+/// online CPU's TLB and returns once all have done so (module doc).
 pub fn shootdown(va: u64, len: u64) {
     let end = va.saturating_add(len);
     let saved = cpu::irq_save();
@@ -461,13 +488,14 @@ pub fn shootdown(va: u64, len: u64) {
     while left != 0 {
         let cpu = left.trailing_zeros() as usize;
         left &= left - 1;
-        if let (Some(pending), Some(id)) = (PENDING.get(cpu), APIC_IDS.get(cpu)) {
+        if let (Some(pending), Some(nmis), Some(id)) = (PENDING.get(cpu), SHOOTDOWN_NMIS.get(cpu), APIC_IDS.get(cpu)) {
+            nmis.fetch_add(1, Ordering::Relaxed);
             pending.fetch_or(1 << me, Ordering::Release);
-            apic::send_ipi(id.load(Ordering::Relaxed), ICR_FIXED | u32::from(SHOOTDOWN_VECTOR));
+            apic::send_ipi(id.load(Ordering::Relaxed), ICR_NMI);
         }
     }
     let acknowledged = || {
-        serve_shootdowns();
+        serve_shootdowns(me);
         request.missing.load(Ordering::Acquire) == 0
     };
     if !wait_ns(SHOOTDOWN_WARN_NS, acknowledged) {

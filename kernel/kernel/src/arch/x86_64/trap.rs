@@ -7,9 +7,11 @@
 //! `x86_64_isr_common`. That saves the 15 general-purpose registers into a [`TrapFrame`] on
 //! the current stack and calls [`x86_64_trap_handler`], which reports exceptions (vectors
 //! 0–31) through `crate::trap::kernel_fault` and dispatches interrupts: the local APIC timer
-//! (0x20), the serial receive interrupt (0x24), the reschedule IPI (0xf0), the TLB-shootdown
-//! IPI (0xf1), the APIC spurious vector (0xff). Any other interrupt is counted and
-//! acknowledged, never fatal.
+//! (0x20), the serial receive interrupt (0x24), the reschedule IPI (0xf0), the APIC spurious
+//! vector (0xff). Any other interrupt is counted and acknowledged, never fatal. An NMI is
+//! first offered to the TLB shootdown (`smp::on_nmi`: other CPUs send NMIs to have their
+//! unmaps flushed, so that a CPU with interrupts masked still acknowledges); any other NMI is
+//! reported as fatal.
 //!
 //! #DF runs on IST1 and NMI / #MC on IST2 (see `gdt.rs`), so a kernel stack overflow still
 //! produces a report. The boot CPU's GDT, TSS, per-CPU block and the IDT are installed by the
@@ -35,8 +37,6 @@ pub const SERIAL_VECTOR: u8 = 0x24;
 pub const PIC_VECTOR_BASE: u8 = 0xe0;
 /// The reschedule IPI's vector (another CPU asks this one to look at its run queue).
 pub const RESCHEDULE_VECTOR: u8 = 0xf0;
-/// The TLB-shootdown IPI's vector (another CPU unmapped kernel memory, `smp.rs`).
-pub const SHOOTDOWN_VECTOR: u8 = 0xf1;
 /// The local APIC's spurious-interrupt vector.
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 /// The pseudo-vector the SYSCALL entry stores in its frame (no real vector is this large).
@@ -285,6 +285,8 @@ pub fn init_traps() -> Result<TrapReport, KernelError> {
 /// Called by `x86_64_isr_common` with the saved frame.
 extern "C" fn x86_64_trap_handler(frame: &mut TrapFrame) {
     match frame.vector {
+        // Another CPU's TLB shootdown: done, back to the interrupted code.
+        2 if super::smp::on_nmi(frame as *const TrapFrame as u64) => {}
         // NMI and machine check are the machine's, not the running program's.
         2 | 18 => fault(frame),
         0..=31 if frame.is_from_user() => user_fault(frame),
@@ -303,10 +305,6 @@ extern "C" fn x86_64_trap_handler(frame: &mut TrapFrame) {
             apic::eoi();
             crate::smp::on_reschedule_ipi();
             crate::sched::preempt_point();
-        }
-        v if v == u64::from(SHOOTDOWN_VECTOR) => {
-            super::smp::on_shootdown_ipi();
-            apic::eoi();
         }
         // Spurious interrupts, from the local APIC or the masked PICs, must not be acknowledged.
         v if v == u64::from(SPURIOUS_VECTOR)

@@ -382,8 +382,7 @@ pub fn kernel_map(
 }
 
 /// Unmaps kernel memory and drops it from every CPU's TLB (a shootdown, `smp.rs`): when this
-/// returns no CPU translates the range any more, so its frames may be freed and reused. Never
-/// call it while holding a spin lock (see `smp.rs`).
+/// returns no CPU translates the range any more, so its frames may be freed and reused.
 pub fn kernel_unmap(va: VirtAddr, len: u64) -> Result<(), PagingError> {
     memory::kernel_unmap::<X86_64>(va, len)?;
     super::smp::shootdown(va.as_u64(), len);
