@@ -733,6 +733,7 @@ pub fn start_secondary_cpus(info: &BootInfo) -> u32 {
                     let result = u32::try_from(id).map_err(|_| (Skip::TooMany, true));
                     match result.and_then(|apic_id| start_cpu(&t, apic_id, index, &mut mapped)) {
                         Ok(()) => {
+                            kdebug!("[smp] CPU {index} (APIC id {id}) online");
                             online += 1;
                             ids.push(id);
                             index += 1;
@@ -789,7 +790,9 @@ extern "C" fn x86_64_ap_main(index: u64) -> ! {
         // The boot CPU gave this start up: stay out of the system, with no timer running.
         cpu::halt()
     }
-    if apic::init_secondary().is_err() || super::timer::start_secondary().is_err() {
+    // The per-CPU block is installed: locks (and so printing) work from here on.
+    if let Err(e) = apic::init_secondary().and_then(|()| super::timer::start_secondary()) {
+        kerror!("[smp] CPU {index}: {e}");
         cpu::halt()
     }
     crate::smp::secondary_main(index, u64::from(apic::id()))
