@@ -119,9 +119,10 @@ const INIT_DELAY_NS: u64 = 10_000_000;
 const SIPI_DELAY_NS: u64 = 200_000;
 /// Upper bound on the polls of any wait, in case the clock does not advance.
 const SPIN_LIMIT: u32 = 50_000_000;
-/// A shootdown waiting longer than this for acknowledgements is reported.
+/// A shootdown waiting longer than this for acknowledgements is reported (or after
+/// `SPIN_LIMIT` polls, if that comes first).
 const SHOOTDOWN_WARN_NS: u64 = 1_000_000_000;
-/// A shootdown waiting longer than this gives up.
+/// A shootdown waiting longer than this gives up (or after another `SPIN_LIMIT` polls).
 const SHOOTDOWN_GIVE_UP_NS: u64 = 10_000_000_000;
 /// Ranges of more pages than this are flushed by toggling CR4.PGE instead of page by page.
 const FLUSH_ALL_PAGES: u64 = 32;
@@ -494,14 +495,16 @@ pub fn shootdown(va: u64, len: u64) {
             apic::send_ipi(id.load(Ordering::Relaxed), ICR_NMI);
         }
     }
+    let started = time::uptime_ns();
     let acknowledged = || {
         serve_shootdowns(me);
         request.missing.load(Ordering::Acquire) == 0
     };
     if !wait_ns(SHOOTDOWN_WARN_NS, acknowledged) {
         kwarn!(
-            "[smp] TLB shootdown of {va:#x}+{len:#x} from CPU {me}: {} CPUs have not acknowledged after 1 s",
-            request.missing.load(Ordering::Relaxed)
+            "[smp] TLB shootdown of {va:#x}+{len:#x} from CPU {me}: {} CPUs have not acknowledged after {} ms",
+            request.missing.load(Ordering::Relaxed),
+            time::uptime_ns().saturating_sub(started) / 1_000_000
         );
         if !wait_ns(SHOOTDOWN_GIVE_UP_NS - SHOOTDOWN_WARN_NS, acknowledged) {
             // Withdraw the request from the CPUs that never took it.
@@ -511,7 +514,8 @@ pub fn shootdown(va: u64, len: u64) {
                 }
             }
             kerror!(
-                "[smp] TLB shootdown of {va:#x}+{len:#x} from CPU {me}: gave up after 10 s, {} CPUs may hold stale translations",
+                "[smp] TLB shootdown of {va:#x}+{len:#x} from CPU {me}: gave up after {} ms, {} CPUs may hold stale translations",
+                time::uptime_ns().saturating_sub(started) / 1_000_000,
                 request.missing.load(Ordering::Relaxed)
             );
         }
