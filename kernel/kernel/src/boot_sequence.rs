@@ -210,16 +210,8 @@ fn boot_on_kernel_stack(info: &BootInfo, timer_hz: u32) -> Result<core::convert:
     // The other CPUs join before the services are placed (they run threads only after the
     // ready line).
     crate::smp::boot_cpu_online(arch::boot_cpu_id());
-    let cpus = match arch::start_secondary_cpus(info) {
-        0 => {
-            kinfo!(
-                "[smp] 1 of {} CPUs online (secondary CPUs are not started on this architecture yet)",
-                info.cpu_count()
-            );
-            1
-        }
-        n => n,
-    };
+    // The architecture prints the `[smp]` line; the boot CPU always counts.
+    let cpus = arch::start_secondary_cpus(info).max(1);
     crate::loader::load_boot_modules(info)?;
 
     let (free, _) = memory::frame_counts();
