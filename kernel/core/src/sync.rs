@@ -170,17 +170,21 @@ impl LockOrderTracker {
         self.held[1].store((order.held >> 64) as u64, Ordering::Relaxed);
     }
 
-    /// Records that `class` was taken, checking the order.
-    pub fn acquire(&self, class: LockClass) {
+    /// Records that `class` was taken, checking the order; true when that was a violation.
+    pub fn acquire(&self, class: LockClass) -> bool {
         let mut order = self.load();
-        if let Err(v) = order.acquire(class) {
+        let violated = if let Err(v) = order.acquire(class) {
             if self.violations.fetch_add(1, Ordering::Relaxed) == 0 {
                 self.first.store(((v.acquiring as u32) << 8) | v.highest_held as u32, Ordering::Relaxed);
             }
             // Record the lock as held anyway so the release stays balanced.
             order.held |= 1u128 << (class as u8);
-        }
+            true
+        } else {
+            false
+        };
         self.store(&order);
+        violated
     }
 
     /// Records that `class` was released.

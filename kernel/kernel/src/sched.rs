@@ -16,6 +16,7 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use kernel_core::addr::{PhysAddr, VirtAddr};
 use kernel_core::paging::MapAttrs;
@@ -268,8 +269,14 @@ pub fn preempt_point() {
     end_if_killed();
 }
 
+/// Kill requests not yet carried out (a fast check before the thread table is looked at).
+static PENDING_KILLS: AtomicUsize = AtomicUsize::new(0);
+
 /// True when the running thread was asked to end by another CPU.
 pub fn kill_pending() -> bool {
+    if PENDING_KILLS.load(Ordering::Acquire) == 0 {
+        return false;
+    }
     let state = STATE.lock();
     state
         .scheduler
@@ -355,8 +362,14 @@ pub fn reschedule() {
 /// Completes a switch on the incoming thread: confirms it to the scheduler and reclaims
 /// threads that have exited and been switched away from.
 pub fn after_switch() {
-    let _ = STATE.lock().scheduler.switch_done(cpu());
-    reap();
+    let reapable = {
+        let mut state = STATE.lock();
+        let _ = state.scheduler.switch_done(cpu());
+        state.scheduler.reapable()
+    };
+    if reapable > 0 {
+        reap();
+    }
 }
 
 /// Frees threads that have exited and that no CPU runs any more (on any CPU's list): their
@@ -378,7 +391,10 @@ pub fn reap() {
             found
         };
         let Some((thread, id)) = next else { break };
-        let Thread { stack, owner, .. } = *thread;
+        let Thread { stack, owner, kill_pending, .. } = *thread;
+        if kill_pending {
+            PENDING_KILLS.fetch_sub(1, Ordering::Release);
+        }
         if let Some(stack) = stack
             && let Err(e) = free_stack(stack)
         {
@@ -414,7 +430,10 @@ pub fn request_kill(id: ThreadId) -> Result<KillOutcome, KernelError> {
         }
         let thread = state.threads.get_mut(id.slot()).and_then(|t| t.as_mut());
         let thread = thread.ok_or(KernelError::Sched(SchedError::Corrupted))?;
-        thread.kill_pending = true;
+        if !thread.kill_pending {
+            thread.kill_pending = true;
+            PENDING_KILLS.fetch_add(1, Ordering::Release);
+        }
         state.scheduler.cpu_of(id)?
     };
     smp::kick(target);

@@ -249,3 +249,46 @@ pub fn info(cpu: usize) -> Option<CpuInfo> {
         ipis: s.ipis.load(Ordering::Relaxed),
     })
 }
+
+/// The CPUs online and their firmware ids in logical order (what each reported when it
+/// checked in), for the `[smp]` line.
+pub fn online_ids(hex: bool) -> (u32, IdList) {
+    let mut ids = IdList::new(hex);
+    for s in CPUS.iter().filter(|s| s.online.load(Ordering::Acquire)) {
+        ids.push(s.hw_id.load(Ordering::Relaxed));
+    }
+    (ids.len as u32, ids)
+}
+
+/// Firmware CPU ids for the `[smp]` line, printed as `0, 1, 2` (or `0x0, 0x100` in hex).
+pub struct IdList {
+    ids: [u64; MAX_CPUS],
+    len: usize,
+    hex: bool,
+}
+
+impl IdList {
+    fn new(hex: bool) -> Self {
+        IdList { ids: [0; MAX_CPUS], len: 0, hex }
+    }
+
+    /// Appends `id` (ignored beyond `MAX_CPUS`).
+    fn push(&mut self, id: u64) {
+        if let Some(slot) = self.ids.get_mut(self.len) {
+            *slot = id;
+            self.len += 1;
+        }
+    }
+}
+
+impl core::fmt::Display for IdList {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (n, id) in self.ids.iter().take(self.len).enumerate() {
+            if n > 0 {
+                f.write_str(", ")?;
+            }
+            if self.hex { write!(f, "{id:#x}")? } else { write!(f, "{id}")? }
+        }
+        Ok(())
+    }
+}

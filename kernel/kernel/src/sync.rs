@@ -37,10 +37,7 @@ impl InterruptMask for IrqMask {
     }
 
     fn on_acquire(class: LockClass) {
-        let t = tracker();
-        let before = t.violations().0;
-        t.acquire(class);
-        if t.violations().0 != before {
+        if tracker().acquire(class) {
             // Printed at once, without the console lock (this acquisition may be the one that
             // deadlocks): the idle loop's fuller report may never run.
             arch::console_write(b"\n[lock] lock-order violation: a lock was taken out of order (docs/locking.md)\n");

@@ -316,6 +316,7 @@ const SMP_CHECK_1: UserCheck = UserCheck {
     boot: &["[smp] 1 of 1 CPUs online"],
     after: &[
         "[smp-check] 1 CPUs online",
+        "[smp-check] timers ok",
         "[smp-check] work scaling ok",
         "[ping] 10000 round trips, 0 lost",
         "[smp-check] stress ok",
@@ -329,6 +330,7 @@ const SMP_CHECK_2: UserCheck = UserCheck {
     boot: &["[smp] 2 of 2 CPUs online"],
     after: &[
         "[smp-check] 2 CPUs online",
+        "[smp-check] timers ok",
         "[smp-check] work scaling ok",
         "[pong] ready on CPU 1",
         "[ping] 10000 round trips, 0 lost",
@@ -342,6 +344,7 @@ const SMP_CHECK_4: UserCheck = UserCheck {
     boot: &["[smp] 4 of 4 CPUs online"],
     after: &[
         "[smp-check] 4 CPUs online",
+        "[smp-check] timers ok",
         "[smp-check] work scaling ok",
         "[pong] ready on CPU 1",
         "[ping] 10000 round trips, 0 lost",
@@ -408,6 +411,8 @@ pub const MATRIX: &[QemuTest] = &[
     },
     QemuTest { name: "ipc-captransfer", services: Some(CAPXFER), outcome: Outcome::User(&CAPXFER_CHECK), ..USER },
     QemuTest { name: "ipc-pingpong", services: Some(PINGPONG), outcome: Outcome::User(&PINGPONG_CHECK), ..USER },
+    // The lock-order checker reports an out-of-order acquisition (made on purpose).
+    QemuTest { name: "lock-order", selftest: Some("lockorder"), outcome: Outcome::Selftest("lockorder"), ..BOOT },
     // SMP with one, two and four CPUs: TLB shootdown, then the user-space checks.
     QemuTest {
         name: "shootdown-1",

@@ -14,6 +14,10 @@
 //!    last one of each round killed while it runs, then the free frames must come back to
 //!    where they were after a warm-up round.
 //!
+//! 0. Time: every online CPU takes timer interrupts, all at about the same rate (the CPU with
+//!    the fewest ticks over half a second has at least half as many as the one with the
+//!    most), and the monotonic clock agrees with the sleep.
+//!
 //! Output: `[smp-check] ...` lines; the last is `[smp-check] all checks passed` (exit 0) or a
 //! line with `FAILED` (exit 1).
 #![no_std]
@@ -57,7 +61,48 @@ fn run() -> Result<bool, SysError> {
     let n = sys::cpu_list(&mut records)?;
     let online = records.iter().take(n).filter(|c| c.online).count() as u64;
     println!("[smp-check] {online} CPUs online");
-    Ok(work_scaling(online)? && cross_cpu_ipc()? && stress()?)
+    Ok(timers()? && work_scaling(online)? && cross_cpu_ipc()? && stress()?)
+}
+
+/// Every online CPU's tick count.
+fn ticks() -> Result<[Option<u64>; 8], SysError> {
+    let mut records = [CpuRecord::default(); 8];
+    let n = sys::cpu_list(&mut records)?;
+    let mut out = [None; 8];
+    for (slot, c) in out.iter_mut().zip(records.iter().take(n)) {
+        *slot = c.online.then_some(c.ticks);
+    }
+    Ok(out)
+}
+
+fn timers() -> Result<bool, SysError> {
+    const WINDOW: Duration = Duration::from_millis(500);
+    let (t0, before) = (sys::time()?, ticks()?);
+    sys::sleep(WINDOW)?;
+    let (t1, after) = (sys::time()?, ticks()?);
+    let elapsed = t1.saturating_sub(t0);
+    let mut deltas = [0u64; 8];
+    let mut count = 0;
+    for (cpu, (b, a)) in before.iter().zip(after.iter()).enumerate() {
+        if let (Some(b), Some(a)) = (b, a) {
+            let delta = a.saturating_sub(*b);
+            println!("[smp-check] CPU {cpu}: {delta} timer ticks in {} ms", elapsed.as_millis());
+            if let Some(d) = deltas.get_mut(count) {
+                *d = delta;
+            }
+            count += 1;
+        }
+    }
+    let seen = deltas.get(..count).unwrap_or(&[]);
+    let (min, max) = (seen.iter().min().copied().unwrap_or(0), seen.iter().max().copied().unwrap_or(0));
+    if elapsed < WINDOW || min == 0 || min * 2 < max {
+        println!(
+            "[smp-check] timers FAILED (every CPU must tick, at similar rates, and the clock must not lag the sleep)"
+        );
+        return Ok(false);
+    }
+    println!("[smp-check] timers ok");
+    Ok(true)
 }
 
 /// A hog's exit code: (work units, CPU set).

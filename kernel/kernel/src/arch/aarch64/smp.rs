@@ -346,44 +346,9 @@ pub fn start_secondary_cpus(info: &BootInfo) -> u32 {
         }
     }
     // What the CPUs reported when they checked in (`crate::smp`), in logical order.
-    let mut cpus = CpuList::new();
-    for cpu in (0..MAX_CPUS).filter_map(crate::smp::info).filter(|c| c.online) {
-        cpus.push(cpu.hw_id);
-    }
-    let online = cpus.len as u32;
+    let (online, cpus) = crate::smp::online_ids(true);
     kinfo!("[smp] {online} of {listed} CPUs online (MPIDR {cpus})");
     online
-}
-
-/// The affinities of the CPUs online, printed as `0x0, 0x1, 0x2`.
-struct CpuList {
-    ids: [u64; MAX_CPUS],
-    len: usize,
-}
-
-impl CpuList {
-    fn new() -> Self {
-        CpuList { ids: [0; MAX_CPUS], len: 0 }
-    }
-
-    fn push(&mut self, id: u64) {
-        if let Some(slot) = self.ids.get_mut(self.len) {
-            *slot = id;
-            self.len += 1;
-        }
-    }
-}
-
-impl core::fmt::Display for CpuList {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        for (n, id) in self.ids.iter().take(self.len).enumerate() {
-            if n > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "{id:#x}")?;
-        }
-        Ok(())
-    }
 }
 
 /// Sends the reschedule interrupt to logical CPU `cpu` (nothing for a CPU that is not online).

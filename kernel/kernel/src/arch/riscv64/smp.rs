@@ -239,24 +239,18 @@ pub fn start_secondary_cpus(info: &BootInfo) -> u32 {
         .map(|(_, name)| name);
     // The boot hart takes reschedule IPIs too.
     enable_software_interrupt();
-    let mut online: u32 = 1;
     let mut index: u64 = 0;
-    let mut harts = HartList::new();
-    harts.push(boot);
     for hart in info.cpu_id_list().filter(|&h| h != boot) {
         index += 1;
         if let Some(name) = missing {
             kwarn!("[smp] hart {hart} skipped: the firmware has no SBI {name} extension");
             continue;
         }
-        match start_hart(hart, index) {
-            Ok(()) => {
-                online += 1;
-                harts.push(hart);
-            }
-            Err(why) => kwarn!("[smp] hart {hart} skipped: {why}"),
+        if let Err(why) = start_hart(hart, index) {
+            kwarn!("[smp] hart {hart} skipped: {why}");
         }
     }
+    let (online, harts) = crate::smp::online_ids(false);
     kinfo!("[smp] {online} of {listed} CPUs online (harts {harts})");
     online
 }
@@ -301,37 +295,6 @@ pub(super) fn remote_sfence_vma(va: u64, len: u64) {
             // still translate memory that is about to be reused.
             super::console_write(b"\n[smp] SBI remote_sfence_vma failed: TLB shootdown incomplete\n");
         }
-    }
-}
-
-/// The hart ids that are online, printed as `0, 1, 2`.
-struct HartList {
-    ids: [u64; MAX_CPUS],
-    len: usize,
-}
-
-impl HartList {
-    fn new() -> Self {
-        HartList { ids: [0; MAX_CPUS], len: 0 }
-    }
-
-    fn push(&mut self, id: u64) {
-        if let Some(slot) = self.ids.get_mut(self.len) {
-            *slot = id;
-            self.len += 1;
-        }
-    }
-}
-
-impl core::fmt::Display for HartList {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        for (n, id) in self.ids.iter().take(self.len).enumerate() {
-            if n > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "{id}")?;
-        }
-        Ok(())
     }
 }
 

@@ -722,12 +722,9 @@ fn start_cpu(t: &Trampoline, apic_id: u32, index: usize, mapped: &mut u64) -> Re
 pub fn start_secondary_cpus(info: &BootInfo) -> u32 {
     let boot = boot_cpu_id();
     let listed = info.cpu_count();
-    let mut ids = IdList::new();
-    ids.push(boot);
     if let Some(slot) = APIC_IDS.first() {
         slot.store(boot as u32, Ordering::Relaxed);
     }
-    let mut online: u32 = 1;
     if info.cpu_id_list().any(|id| id != boot) {
         match prepare(info) {
             Ok(t) => {
@@ -738,8 +735,6 @@ pub fn start_secondary_cpus(info: &BootInfo) -> u32 {
                     match result.and_then(|apic_id| start_cpu(&t, apic_id, index, &mut mapped)) {
                         Ok(()) => {
                             kdebug!("[smp] CPU {index} (APIC id {id}) online");
-                            online += 1;
-                            ids.push(id);
                             index += 1;
                         }
                         Err((why, index_free)) => {
@@ -757,6 +752,7 @@ pub fn start_secondary_cpus(info: &BootInfo) -> u32 {
     if info.dropped_cpus > 0 {
         kwarn!("[smp] {} more CPUs in the MADT than the boot information holds", info.dropped_cpus);
     }
+    let (online, ids) = crate::smp::online_ids(false);
     kinfo!("[smp] {online} of {listed} CPUs online (APIC ids {ids})");
     online
 }
@@ -800,35 +796,4 @@ extern "C" fn x86_64_ap_main(index: u64) -> ! {
         cpu::halt()
     }
     crate::smp::secondary_main(index, u64::from(apic::id()))
-}
-
-/// APIC ids printed as `0, 1, 2`.
-struct IdList {
-    ids: [u64; MAX_CPUS],
-    len: usize,
-}
-
-impl IdList {
-    fn new() -> Self {
-        IdList { ids: [0; MAX_CPUS], len: 0 }
-    }
-
-    fn push(&mut self, id: u64) {
-        if let Some(slot) = self.ids.get_mut(self.len) {
-            *slot = id;
-            self.len += 1;
-        }
-    }
-}
-
-impl core::fmt::Display for IdList {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        for (n, id) in self.ids.iter().take(self.len).enumerate() {
-            if n > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "{id}")?;
-        }
-        Ok(())
-    }
 }
