@@ -110,11 +110,30 @@ pub enum WellKnown {
     Pong = 2,
     /// The capability-transfer test's meeting point.
     Relay = 3,
+    /// Benchmark pair 0 (`make bench`'s IPC scaling figure: `pair-server` provides it,
+    /// `pair-client` calls it).
+    Bench0 = 4,
+    /// Benchmark pair 1.
+    Bench1 = 5,
+    /// Benchmark pair 2.
+    Bench2 = 6,
+    /// Benchmark pair 3.
+    Bench3 = 7,
 }
 
 impl WellKnown {
     /// Every well-known endpoint.
-    pub const ALL: [WellKnown; 3] = [WellKnown::Echo, WellKnown::Pong, WellKnown::Relay];
+    pub const ALL: [WellKnown; 7] = [
+        WellKnown::Echo,
+        WellKnown::Pong,
+        WellKnown::Relay,
+        WellKnown::Bench0,
+        WellKnown::Bench1,
+        WellKnown::Bench2,
+        WellKnown::Bench3,
+    ];
+    /// The benchmark pairs' endpoints, pair k at index k.
+    pub const BENCH: [WellKnown; 4] = [WellKnown::Bench0, WellKnown::Bench1, WellKnown::Bench2, WellKnown::Bench3];
     /// Highest well-known endpoint number plus one (the manifest bit masks are 64 bits).
     pub const LIMIT: u32 = 64;
 
@@ -124,6 +143,10 @@ impl WellKnown {
             WellKnown::Echo => "echo",
             WellKnown::Pong => "pong",
             WellKnown::Relay => "relay",
+            WellKnown::Bench0 => "bench-0",
+            WellKnown::Bench1 => "bench-1",
+            WellKnown::Bench2 => "bench-2",
+            WellKnown::Bench3 => "bench-3",
         }
     }
 
@@ -137,8 +160,13 @@ impl WellKnown {
         1 << (self as u64)
     }
 
-    /// Every bit that names a well-known endpoint.
-    pub const KNOWN_BITS: u64 = (1 << 1) | (1 << 2) | (1 << 3);
+    /// The endpoint with number `id`, if it is well known.
+    pub fn from_id(id: u32) -> Option<WellKnown> {
+        WellKnown::ALL.iter().copied().find(|w| *w as u32 == id)
+    }
+
+    /// Every bit that names a well-known endpoint (bits 1 to 7).
+    pub const KNOWN_BITS: u64 = 0b1111_1110;
 }
 
 /// A message as bytes, with typed accessors for the header.
@@ -360,5 +388,24 @@ mod tests {
         assert_eq!(WellKnown::from_name("echo"), Some(WellKnown::Echo));
         let bits = WellKnown::ALL.iter().fold(0, |b, w| b | w.bit());
         assert_eq!(bits, WellKnown::KNOWN_BITS);
+    }
+
+    #[test]
+    fn well_known_names_and_ids() {
+        for (i, w) in WellKnown::ALL.iter().enumerate() {
+            // Ids are 1, 2, ... in `ALL` order, every name parses back, no two are alike.
+            assert_eq!(*w as usize, i + 1, "{w:?}");
+            assert_eq!(WellKnown::from_name(w.name()), Some(*w));
+            assert_eq!(WellKnown::from_id(*w as u32), Some(*w));
+            assert!(WellKnown::ALL.iter().filter(|o| o.name() == w.name()).count() == 1);
+            assert!((*w as u32) < WellKnown::LIMIT);
+        }
+        for (k, w) in WellKnown::BENCH.iter().enumerate() {
+            assert_eq!(w.name(), format!("bench-{k}"));
+            assert_eq!(*w as usize, 4 + k);
+        }
+        assert_eq!(WellKnown::from_name("bench-4"), None);
+        assert_eq!((WellKnown::from_id(0), WellKnown::from_id(8)), (None, None));
+        assert_eq!(WellKnown::Bench3.bit(), 1 << 7);
     }
 }

@@ -72,11 +72,15 @@ pub enum Syscall {
     Power = 24,
     /// Copy an [`crate::audit::AuditInfo`] record (counts, losses) out (needs `audit-read`).
     AuditInfo = 25,
+    /// The logical index of the CPU the caller is running on.
+    CpuId = 26,
+    /// List CPUs ([`CpuRecord`]s).
+    CpuList = 27,
 }
 
 impl Syscall {
     /// Every syscall, in number order.
-    pub const ALL: [Syscall; 26] = [
+    pub const ALL: [Syscall; 28] = [
         Syscall::Exit,
         Syscall::Yield,
         Syscall::Sleep,
@@ -103,6 +107,8 @@ impl Syscall {
         Syscall::Kill,
         Syscall::Power,
         Syscall::AuditInfo,
+        Syscall::CpuId,
+        Syscall::CpuList,
     ];
 
     /// Decodes a syscall number.
@@ -144,13 +150,15 @@ impl Syscall {
             Syscall::Kill => "kill",
             Syscall::Power => "power",
             Syscall::AuditInfo => "audit_info",
+            Syscall::CpuId => "cpu_id",
+            Syscall::CpuList => "cpu_list",
         }
     }
 
     /// How many argument registers the syscall reads.
     pub const fn arg_count(self) -> usize {
         match self {
-            Syscall::Yield | Syscall::GetPid | Syscall::GetTime | Syscall::EndpointCreate => 0,
+            Syscall::Yield | Syscall::GetPid | Syscall::GetTime | Syscall::EndpointCreate | Syscall::CpuId => 0,
             Syscall::Exit | Syscall::Sleep | Syscall::Reply | Syscall::CapRevoke | Syscall::CapDrop => 1,
             Syscall::Kill | Syscall::Power => 1,
             Syscall::Send | Syscall::Receive | Syscall::Call | Syscall::ConsoleRead => 3,
@@ -164,7 +172,8 @@ impl Syscall {
             | Syscall::CapList
             | Syscall::AuditRead
             | Syscall::ProcessList
-            | Syscall::AuditInfo => 2,
+            | Syscall::AuditInfo
+            | Syscall::CpuList => 2,
         }
     }
 
@@ -246,6 +255,77 @@ impl MemInfo {
 pub const POWER_OFF: u64 = 0;
 /// `power`: reboot.
 pub const POWER_REBOOT: u64 = 1;
+
+/// One `cpu_list` record ([`CpuRecord::SIZE`] bytes, little-endian): index u32, online u8,
+/// reserved [3], firmware id u64 (APIC id, MPIDR affinity, hart id), timer ticks u64,
+/// reschedule interrupts u64, ready threads u32, running user threads u32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct CpuRecord {
+    /// Logical CPU index (0 = the boot CPU).
+    pub index: u32,
+    /// True once the CPU has checked in and schedules threads.
+    pub online: bool,
+    /// The firmware's id for the CPU.
+    pub hw_id: u64,
+    /// Timer interrupts it has taken.
+    pub ticks: u64,
+    /// Reschedule interrupts it has taken.
+    pub ipis: u64,
+    /// Threads waiting in its run queues.
+    pub ready: u32,
+    /// 1 when it is running a user thread, else 0.
+    pub running: u32,
+}
+
+impl CpuRecord {
+    /// Size of one record.
+    pub const SIZE: usize = 40;
+
+    /// The record as bytes.
+    pub fn to_bytes(&self) -> [u8; CpuRecord::SIZE] {
+        let mut b = [0u8; CpuRecord::SIZE];
+        let mut put = |at: usize, src: &[u8]| {
+            if let Some(dst) = b.get_mut(at..at + src.len()) {
+                dst.copy_from_slice(src);
+            }
+        };
+        put(0, &self.index.to_le_bytes());
+        put(4, &[u8::from(self.online)]);
+        put(8, &self.hw_id.to_le_bytes());
+        put(16, &self.ticks.to_le_bytes());
+        put(24, &self.ipis.to_le_bytes());
+        put(32, &self.ready.to_le_bytes());
+        put(36, &self.running.to_le_bytes());
+        b
+    }
+
+    /// Parses a record.
+    pub fn from_bytes(b: &[u8; CpuRecord::SIZE]) -> CpuRecord {
+        let word = |at: usize| {
+            let mut w = [0u8; 4];
+            if let Some(src) = b.get(at..at + 4) {
+                w.copy_from_slice(src);
+            }
+            u32::from_le_bytes(w)
+        };
+        let quad = |at: usize| {
+            let mut w = [0u8; 8];
+            if let Some(src) = b.get(at..at + 8) {
+                w.copy_from_slice(src);
+            }
+            u64::from_le_bytes(w)
+        };
+        CpuRecord {
+            index: word(0),
+            online: b.get(4).is_some_and(|&v| v != 0),
+            hw_id: quad(8),
+            ticks: quad(16),
+            ipis: quad(24),
+            ready: word(32),
+            running: word(36),
+        }
+    }
+}
 
 /// One `process_list` record ([`ProcRecord::SIZE`] bytes, little-endian): pid u32, parent pid
 /// u32 (0 = none), state u8 (0 running, 1 exited), cpu u8, reserved u16, reserved u32,
@@ -417,8 +497,15 @@ mod tests {
             assert_eq!(s.number(), i as u64);
             assert_eq!(Syscall::from_number(s.number()), Ok(*s));
         }
-        assert_eq!(Syscall::from_number(26), Err(SysError::UnknownSyscall));
+        assert_eq!(Syscall::from_number(Syscall::ALL.len() as u64), Err(SysError::UnknownSyscall));
         assert_eq!(Syscall::from_number(u64::MAX), Err(SysError::UnknownSyscall));
+    }
+
+    #[test]
+    fn cpu_records_round_trip() {
+        let r = CpuRecord { index: 3, online: true, hw_id: 0x8000_0003, ticks: 1 << 40, ipis: 7, ready: 2, running: 1 };
+        assert_eq!(CpuRecord::from_bytes(&r.to_bytes()), r);
+        assert_eq!(CpuRecord::from_bytes(&[0; CpuRecord::SIZE]), CpuRecord::default());
     }
 
     #[test]

@@ -170,17 +170,21 @@ impl LockOrderTracker {
         self.held[1].store((order.held >> 64) as u64, Ordering::Relaxed);
     }
 
-    /// Records that `class` was taken, checking the order.
-    pub fn acquire(&self, class: LockClass) {
+    /// Records that `class` was taken, checking the order; true when that was a violation.
+    pub fn acquire(&self, class: LockClass) -> bool {
         let mut order = self.load();
-        if let Err(v) = order.acquire(class) {
+        let violated = if let Err(v) = order.acquire(class) {
             if self.violations.fetch_add(1, Ordering::Relaxed) == 0 {
                 self.first.store(((v.acquiring as u32) << 8) | v.highest_held as u32, Ordering::Relaxed);
             }
             // Record the lock as held anyway so the release stays balanced.
             order.held |= 1u128 << (class as u8);
-        }
+            true
+        } else {
+            false
+        };
         self.store(&order);
+        violated
     }
 
     /// Records that `class` was released.
@@ -223,15 +227,17 @@ impl<T, M: InterruptMask> IrqSpinLock<T, M> {
         self.class
     }
 
-    /// Masks interrupts, then spins until the lock is free.
+    /// Masks interrupts, checks the lock order, then spins until the lock is free. The order
+    /// is checked before spinning, so an acquisition that could deadlock is reported
+    /// ([`InterruptMask::on_acquire`]) even if it then never gets the lock.
     pub fn lock(&self) -> IrqGuard<'_, T, M> {
         let state = M::save_and_disable();
+        M::on_acquire(self.class);
         while self.locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
             while self.locked.load(Ordering::Relaxed) {
                 core::hint::spin_loop();
             }
         }
-        M::on_acquire(self.class);
         IrqGuard { lock: self, state }
     }
 

@@ -207,6 +207,11 @@ fn boot_on_kernel_stack(info: &BootInfo, timer_hz: u32) -> Result<core::convert:
     modules::report(info);
     crate::sched::init()?;
     arch::init_user_mode();
+    // The other CPUs join before the services are placed (they run threads only after the
+    // ready line).
+    crate::smp::boot_cpu_online(arch::boot_cpu_id());
+    // The architecture prints the `[smp]` line; the boot CPU always counts.
+    let cpus = arch::start_secondary_cpus(info).max(1);
     crate::loader::load_boot_modules(info)?;
 
     let (free, _) = memory::frame_counts();
@@ -218,18 +223,9 @@ fn boot_on_kernel_stack(info: &BootInfo, timer_hz: u32) -> Result<core::convert:
     if let Some((kernel_ns, total_ns)) = time::boot_timing() {
         kdebug!("[boot] timing: kernel_main to ready {kernel_ns} ns, counter zero (reset) to ready {total_ns} ns");
     }
-    let cpus = match arch::start_secondary_cpus(info) {
-        0 => {
-            kinfo!(
-                "[smp] 1 of {} CPUs online (secondary CPUs are not started on this architecture yet)",
-                info.cpu_count()
-            );
-            1
-        }
-        n => n,
-    };
     let ready = ReadyLine { arch: arch::ARCH.name(), cpus, mem_mib: info.memory.total() >> 20 };
     kprintln!("{ready}");
+    crate::smp::release_secondaries();
     // Interrupts on: the timer starts preempting, and the boot services run.
     arch::enable_interrupts();
 
@@ -241,37 +237,5 @@ fn boot_on_kernel_stack(info: &BootInfo, timer_hz: u32) -> Result<core::convert:
             kwarn!("{TEST_CMDLINE_KEY}={test} ignored: this kernel was built without the selftest feature");
         }
     }
-    idle()
-}
-
-/// The idle loop (CPU 0's idle thread): run ready threads, handle console input, and sleep
-/// while there is neither. The check for input
-/// and the sleep happen with interrupts masked, so input that arrives in between wakes the
-/// sleep instead of waiting for the next interrupt.
-fn idle() -> ! {
-    let mut reported = crate::sync::lock_order_violations().0;
-    loop {
-        arch::disable_interrupts();
-        // Ready threads run first; this thread continues when nothing else can run.
-        crate::sched::run_ready();
-        if !crate::monitor::has_input() && !crate::sched::has_ready() {
-            arch::wait_for_interrupt();
-        }
-        arch::enable_interrupts();
-        crate::monitor::poll();
-        report_lock_order_violations(&mut reported);
-    }
-}
-
-/// Prints new lock-order violations (the tracker counts them inside lock acquisition, where
-/// printing is impossible); the test harness fails any run that prints one.
-fn report_lock_order_violations(reported: &mut u64) {
-    let (n, first) = crate::sync::lock_order_violations();
-    if n > *reported {
-        *reported = n;
-        let (acquiring, held) = first.unwrap_or((0, 0));
-        kerror!(
-            "{n} lock-order violations so far (first: rank {acquiring} taken while holding rank {held}; docs/locking.md)"
-        );
-    }
+    crate::smp::idle_loop(true)
 }

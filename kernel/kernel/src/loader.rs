@@ -37,6 +37,8 @@ use kernel_verify::keys::TrustedKeys;
 use kernel_verify::manifest::{self, StartPolicy};
 use kernel_verify::verifier::{VerifyPolicy, verify_binary};
 
+use kernel_core::sched::CpuSet;
+
 use crate::error::KernelError;
 use crate::process::{self, Image, LoadSegment, Pid};
 use crate::sync::SpinLock;
@@ -57,6 +59,8 @@ struct Module {
     priority: Priority,
     provides: u64,
     uses: u64,
+    /// The CPUs it may run on (manifest `cpus`; 0 = any).
+    cpus: u64,
 }
 
 static REGISTRY: SpinLock<Option<&'static [Module]>> = SpinLock::new(LockClass::Boot, None);
@@ -142,6 +146,7 @@ pub fn load_boot_modules(info: &BootInfo) -> Result<(), KernelError> {
                     priority: priority(entry.priority),
                     provides: entry.provides,
                     uses: entry.uses,
+                    cpus: entry.cpus,
                 });
                 if entry.start == StartPolicy::AtBoot {
                     boot.push(registry.len() - 1);
@@ -178,6 +183,27 @@ pub fn load_boot_modules(info: &BootInfo) -> Result<(), KernelError> {
     Ok(())
 }
 
+/// The CPUs a module's process may run on: its manifest `cpus` limited to the CPUs online;
+/// every CPU when the manifest names none (0) or names no online CPU.
+fn affinity(module: &Module) -> CpuSet {
+    let online =
+        (0..crate::smp::MAX_CPUS).filter(|&c| crate::smp::is_online(c)).fold(CpuSet::EMPTY, |set, c| set.with(c));
+    let wanted = CpuSet::from_bits(module.cpus);
+    if module.cpus == 0 {
+        return CpuSet::all();
+    }
+    let usable = CpuSet::from_bits(wanted.bits() & online.bits());
+    if usable.is_empty() {
+        kwarn!(
+            "[loader] {}: none of its manifest CPUs (mask {:#x}) is online: it runs on any CPU",
+            module.name,
+            module.cpus
+        );
+        return CpuSet::all();
+    }
+    usable
+}
+
 /// Creates a process from a registered module.
 fn start(module: &Module, parent: Option<Pid>) -> Result<Pid, KernelError> {
     let mut segments = [LoadSegment { vaddr: 0, mem_size: 0, file: &[], write: false, execute: false };
@@ -202,13 +228,14 @@ fn start(module: &Module, parent: Option<Pid>) -> Result<Pid, KernelError> {
         principal: module.principal,
         caps: module.caps,
         priority: module.priority,
+        affinity: affinity(module),
     };
-    let pid = process::create(&image, parent)?;
-    // Its well-known endpoint capabilities, before it can run (interrupts are masked).
-    if let Err(e) = crate::ipc::grant_well_known(pid, module.provides, module.uses) {
-        kwarn!("[loader] {}: endpoint capabilities not granted: {e}", module.name);
-    }
-    Ok(pid)
+    // Its well-known endpoint capabilities, before any CPU can run it.
+    process::create(&image, parent, |pid| {
+        if let Err(e) = crate::ipc::grant_well_known(pid, module.provides, module.uses) {
+            kwarn!("[loader] {}: endpoint capabilities not granted: {e}", module.name);
+        }
+    })
 }
 
 /// Starts the registered module `name` as a child of `parent` (the `spawn` syscall), or

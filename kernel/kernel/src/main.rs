@@ -50,6 +50,8 @@ mod sched;
 #[cfg(all(target_os = "none", feature = "selftest"))]
 mod selftest;
 #[cfg(target_os = "none")]
+mod smp;
+#[cfg(target_os = "none")]
 mod sync;
 #[cfg(target_os = "none")]
 mod syscall;

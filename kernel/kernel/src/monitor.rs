@@ -235,7 +235,7 @@ fn run(line: &str) {
                 let parent = p.parent.map_or(alloc::string::String::from("-"), |pp| alloc::format!("{pp}"));
                 kprintln!("{:>5}  {:>6}  {:<7}  {:>5}K  {}", p.pid, parent, p.state, p.mapped / 1024, p.name);
             }
-            if let Some(c) = crate::sched::counts() {
+            if let Some(c) = crate::sched::counts(crate::smp::current()) {
                 kprintln!(
                     "threads: {} ready, {} blocked, {} running, {} exiting",
                     c.ready,

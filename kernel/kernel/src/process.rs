@@ -11,9 +11,8 @@
 //! | state | meaning | next |
 //! |---|---|---|
 //! | `Running` | its thread exists | `Exited` (exit or fatal fault) |
-//! | `Exited { released: false }` | thread ended, the CPU may still be on its tables | `Exited { released: true }` when the thread is reaped; `Collected` when the parent waits first |
+//! | `Exited { released: false }` | thread ended, the CPU may still be on its tables; a waiting parent keeps waiting | `Exited { released: true }` when the thread is reaped and its memory freed |
 //! | `Exited { released: true }` | zombie: only the exit status is left | removed when the parent waits (or at once without a parent) |
-//! | `Collected` | the parent has the status; the address space is still being released | removed when the thread is reaped |
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -60,7 +59,6 @@ impl core::fmt::Display for Pid {
 enum Life {
     Running,
     Exited { status: ExitStatus, released: bool },
-    Collected,
 }
 
 /// One loadable segment, as the verifier described it.
@@ -92,6 +90,8 @@ pub struct Image<'a> {
     pub caps: CapSet,
     /// Its scheduling priority.
     pub priority: Priority,
+    /// The CPUs its thread may run on.
+    pub affinity: kernel_core::sched::CpuSet,
 }
 
 /// One process.
@@ -279,7 +279,10 @@ fn fill_space(root: PhysAddr, regions: &mut RegionList<MAX_REGIONS>, image: &Ima
 }
 
 /// Creates a process from a verified image, as a child of `parent`, ready to run.
-pub fn create(image: &Image<'_>, parent: Option<Pid>) -> Result<Pid, KernelError> {
+/// `prepare(pid)` runs after the process is in the table and before its thread exists (no
+/// lock held), so what it sets up (endpoint capabilities) is in place before any CPU can run
+/// the process.
+pub fn create(image: &Image<'_>, parent: Option<Pid>, prepare: impl FnOnce(Pid)) -> Result<Pid, KernelError> {
     if TABLE.lock().processes.len() >= MAX_PROCESSES {
         return Err(KernelError::AddressSpace("process table full (exit statuses not collected?)"));
     }
@@ -287,15 +290,6 @@ pub fn create(image: &Image<'_>, parent: Option<Pid>) -> Result<Pid, KernelError
     let mut table = TABLE.lock();
     let pid = Pid(table.next_pid);
     table.next_pid = table.next_pid.checked_add(1).ok_or(KernelError::AddressSpace("process ids exhausted"))?;
-    let thread = match sched::spawn_user_thread(pid, image.principal, root, image.entry, USER_STACK_TOP, image.priority)
-    {
-        Ok(t) => t,
-        Err(e) => {
-            drop(table);
-            destroy_space(root);
-            return Err(e);
-        }
-    };
     table.processes.insert(
         pid,
         Process {
@@ -305,12 +299,40 @@ pub fn create(image: &Image<'_>, parent: Option<Pid>) -> Result<Pid, KernelError
             root,
             regions: Some(regions),
             parent,
-            thread: Some(thread),
+            thread: None,
             waiter: None,
             life: Life::Running,
             caps_table: Box::new(CapTable::new()),
         },
     );
+    drop(table);
+    prepare(pid);
+    let spec = sched::ThreadSpec {
+        owner: pid,
+        principal: image.principal,
+        root,
+        entry: image.entry,
+        user_sp: USER_STACK_TOP,
+        priority: image.priority,
+        affinity: image.affinity,
+    };
+    // The table lock orders the thread's first syscalls after this update.
+    let mut table = TABLE.lock();
+    match sched::spawn_user_thread(&spec) {
+        Ok(thread) => {
+            if let Some(p) = table.processes.get_mut(&pid) {
+                p.thread = Some(thread);
+            }
+        }
+        Err(e) => {
+            table.processes.remove(&pid);
+            drop(table);
+            crate::ipc::process_ended(pid, None);
+            destroy_space(root);
+            return Err(e);
+        }
+    }
+    drop(table);
     crate::audit::log(EventKind::ProcessStart, pid.0, &image.principal, u64::from(parent.map_or(0, |p| p.0)), 0);
     Ok(pid)
 }
@@ -369,9 +391,10 @@ fn end_process(table: &mut Table, pid: Pid, status: ExitStatus) {
     }
 }
 
-/// Ends process `pid` on behalf of the running process (the `kill` syscall). The victim's
-/// thread is not running (one CPU: only the caller runs), so it is terminated in place and
-/// reaped at once. Killing yourself is `exit`.
+/// Ends process `pid` on behalf of the running process (the `kill` syscall). A victim whose
+/// thread is not running is terminated in place and reaped at once; one running on another
+/// CPU is interrupted and ends itself there at its next preemption point (before it runs
+/// another user instruction), so `kill` returns before it is gone. Killing yourself is `exit`.
 pub fn kill(pid: Pid) -> Result<(), SysError> {
     let me = current_pid()?;
     if pid == me {
@@ -386,13 +409,16 @@ pub fn kill(pid: Pid) -> Result<(), SysError> {
         let thread = victim.thread.ok_or(SysError::NotFound)?;
         let principal = victim.principal;
         // Stop the thread first: if that fails, nothing has changed.
-        sched::terminate(thread).map_err(|_| SysError::InvalidArgument)?;
-        end_process(&mut table, pid, ExitStatus::Killed);
+        let outcome = sched::request_kill(thread).map_err(|_| SysError::InvalidArgument)?;
+        if outcome == sched::KillOutcome::Ended {
+            end_process(&mut table, pid, ExitStatus::Killed);
+        }
         crate::audit::log(EventKind::ProcessKilled, pid.0, &principal, u64::from(me.0), 0);
-        thread
+        outcome
     };
-    let _ = thread;
-    sched::reap();
+    if thread == sched::KillOutcome::Ended {
+        sched::reap();
+    }
     Ok(())
 }
 
@@ -409,7 +435,7 @@ pub fn records(out: &mut [ProcRecord]) -> usize {
             pid: pid.0,
             parent: p.parent.map_or(0, |pp| pp.0),
             state: if p.life == Life::Running { 0 } else { 1 },
-            cpu: 0,
+            cpu: p.thread.and_then(sched::last_cpu).map_or(0, |c| u8::try_from(c).unwrap_or(u8::MAX)),
             principal: p.principal,
             name,
         };
@@ -426,21 +452,28 @@ pub fn thread_reaped(pid: Pid) {
         let Some(p) = table.processes.get_mut(&pid) else { return };
         p.thread = None;
         p.regions = None;
-        let root = p.root;
-        let remove = match p.life {
+        p.root
+    };
+    // The frames are back before a waiting parent learns the exit status (`wait`).
+    destroy_space(root);
+    let waiter = {
+        let mut table = TABLE.lock();
+        let Some(p) = table.processes.get_mut(&pid) else { return };
+        let (remove, parent) = match p.life {
             Life::Exited { status, released: false } => {
                 p.life = Life::Exited { status, released: true };
-                p.parent.is_none()
+                (p.parent.is_none(), p.parent)
             }
-            Life::Collected => true,
-            Life::Running | Life::Exited { released: true, .. } => false,
+            Life::Running | Life::Exited { released: true, .. } => (false, None),
         };
         if remove {
             table.processes.remove(&pid);
         }
-        root
+        parent.and_then(|pp| table.processes.get_mut(&pp)).and_then(|pp| pp.waiter.take())
     };
-    destroy_space(root);
+    if let Some(w) = waiter {
+        sched::wake(w);
+    }
 }
 
 /// Runs `f` on the capability table of process `pid`.
@@ -584,17 +617,12 @@ pub fn wait(child: Pid) -> Result<ExitStatus, SysError> {
                     table.processes.remove(&child);
                     return Ok(status);
                 }
-                Life::Exited { status, released: false } => {
-                    if let Some(c) = table.processes.get_mut(&child) {
-                        c.life = Life::Collected;
-                    }
-                    return Ok(status);
-                }
-                Life::Collected => return Err(SysError::NoChild),
-                Life::Running => {}
+                // Exited but not yet reaped: its memory comes back first (`thread_reaped`
+                // wakes us), so a parent that counts free frames sees them all.
+                Life::Exited { released: false, .. } | Life::Running => {}
             }
-            // Block while holding the table lock: the child's exit takes it to wake us, so
-            // the wakeup cannot slip between the check and the block.
+            // Block while holding the table lock: the child's exit and its reaping take it
+            // to wake us, so the wakeup cannot slip between the check and the block.
             let thread = sched::block_current_deferred(BlockReason::ChildWait(child.0))
                 .map_err(|_| SysError::InvalidArgument)?;
             if let Some(p) = table.processes.get_mut(&me) {
@@ -618,7 +646,7 @@ pub fn list() -> alloc::vec::Vec<Summary> {
             parent: p.parent,
             state: match p.life {
                 Life::Running => "running",
-                Life::Exited { .. } | Life::Collected => "exited",
+                Life::Exited { .. } => "exited",
             },
             mapped: p.regions.as_ref().map_or(0, |r| r.total_bytes()),
         })

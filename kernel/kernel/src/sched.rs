@@ -16,26 +16,26 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use kernel_core::addr::{PhysAddr, VirtAddr};
 use kernel_core::paging::MapAttrs;
-use kernel_core::sched::{BlockReason, Priority, SchedError, Scheduler, ThreadId, WakeCause};
+use kernel_core::sched::{BlockReason, CpuSet, Priority, SchedError, Scheduler, ThreadId, ThreadState, WakeCause};
 use kernel_core::sync::LockClass;
 
 use crate::error::KernelError;
 use crate::memory;
 use crate::sync::SpinLock;
-use crate::{arch, layout, process, time};
+use crate::{arch, layout, process, smp, time};
 
 /// Thread slots (the process table's tier sizes bound the processes; one thread each today).
 pub const MAX_THREADS: usize = 256;
 /// CPUs the scheduler has run queues for.
-pub const MAX_CPUS: usize = 8;
+pub const MAX_CPUS: usize = smp::MAX_CPUS;
 /// Timer ticks in one quantum.
 pub const QUANTUM_TICKS: u32 = 2;
 /// Kernel-stack slots below this are the per-CPU boot and exception stacks.
-const FIRST_THREAD_STACK_SLOT: u64 = 64;
+pub const FIRST_THREAD_STACK_SLOT: u64 = 64;
 
 /// One thread's machine state.
 struct Thread {
@@ -50,6 +50,11 @@ struct Thread {
     /// That process's Principal (immutable for its life), so a syscall learns who is calling
     /// with one lock.
     principal: [u8; 32],
+    /// The CPU it last ran on.
+    last_cpu: usize,
+    /// Another CPU asked it to end while it was running: it ends itself at its next
+    /// preemption point or switch (see [`request_kill`]).
+    kill_pending: bool,
 }
 
 /// A guarded kernel stack in a `layout::kernel_stack` slot.
@@ -72,11 +77,10 @@ struct State {
 /// Built in place (the scheduler is tens of KiB: never on a stack).
 static STATE: SpinLock<State> =
     SpinLock::new(LockClass::Scheduler, State { scheduler: Scheduler::new(QUANTUM_TICKS), threads: Vec::new() });
-static NEED_RESCHED: AtomicBool = AtomicBool::new(false);
 
-/// The CPU this code runs on (the SMP issue makes this real).
+/// The CPU this code runs on.
 fn cpu() -> usize {
-    0
+    smp::current()
 }
 
 /// Maps a new kernel stack for thread slot `slot`.
@@ -113,16 +117,38 @@ fn prepare_stack_tables() -> Result<(), KernelError> {
     Ok(result?)
 }
 
-/// Makes the running boot code CPU 0's idle thread. Call once, before any other thread.
-pub fn init() -> Result<(), KernelError> {
-    let idle_thread = Box::new(Thread {
+/// The idle thread of a CPU: the code that started the CPU, on its boot stack.
+fn idle_thread(cpu: usize) -> Box<Thread> {
+    Box::new(Thread {
         context: arch::Context::default(),
         fp: arch::FpState::new(),
         root: memory::kernel_root(),
         stack: None,
         owner: None,
         principal: [0; 32],
-    });
+        last_cpu: cpu,
+        kill_pending: false,
+    })
+}
+
+/// Makes the running code the idle thread of secondary CPU `index` (called once by each
+/// secondary CPU, after [`init`]).
+pub fn init_secondary(index: usize) -> Result<(), KernelError> {
+    let thread = idle_thread(index);
+    let mut guard = STATE.lock();
+    let state = &mut *guard;
+    if !ready(state) {
+        return Err(KernelError::NotInitialised("scheduler"));
+    }
+    let idle = state.scheduler.add_idle(index)?;
+    let slot = state.threads.get_mut(idle.slot()).ok_or(KernelError::Sched(SchedError::Corrupted))?;
+    *slot = Some(thread);
+    Ok(())
+}
+
+/// Makes the running boot code CPU 0's idle thread. Call once, before any other thread.
+pub fn init() -> Result<(), KernelError> {
+    let idle_thread = idle_thread(cpu());
     prepare_stack_tables()?;
     let mut state = STATE.lock();
     state
@@ -141,26 +167,62 @@ fn ready(state: &State) -> bool {
     !state.threads.is_empty()
 }
 
-/// Creates a user thread for `owner` that enters user mode at `entry` with stack pointer
-/// `user_sp` in the address space `root`, ready to run.
-pub fn spawn_user_thread(
+/// What a new user thread runs and where.
+pub struct ThreadSpec {
+    /// The process it belongs to and that process's Principal.
+    pub owner: process::Pid,
+    pub principal: [u8; 32],
+    /// Its address space.
+    pub root: PhysAddr,
+    /// Where it enters user mode, with which stack pointer.
+    pub entry: u64,
+    pub user_sp: u64,
+    pub priority: Priority,
+    /// The CPUs it may run on (from the manifest; every CPU by default).
+    pub affinity: CpuSet,
+}
+
+/// Creates a user thread, ready to run on the least loaded online CPU its affinity allows.
+pub fn spawn_user_thread(spec: &ThreadSpec) -> Result<ThreadId, KernelError> {
+    let ThreadSpec { owner, principal, root, entry, user_sp, priority, affinity } = *spec;
+    let placed = {
+        let mut guard = STATE.lock();
+        let state = &mut *guard;
+        if !ready(state) {
+            return Err(KernelError::NotInitialised("scheduler"));
+        }
+        let target = state.scheduler.place(affinity)?;
+        let id = state.scheduler.create_with_affinity(priority, target, affinity)?;
+        create_thread(state, id, owner, principal, root, entry, user_sp).map(|id| (id, target))
+    };
+    let (id, target) = placed?;
+    smp::kick(target);
+    Ok(id)
+}
+
+/// Fills in the machine state of the scheduler thread `id` (undoing it on failure).
+fn create_thread(
+    state: &mut State,
+    id: ThreadId,
     owner: process::Pid,
     principal: [u8; 32],
     root: PhysAddr,
     entry: u64,
     user_sp: u64,
-    priority: Priority,
 ) -> Result<ThreadId, KernelError> {
-    let mut guard = STATE.lock();
-    let state = &mut *guard;
-    if !ready(state) {
-        return Err(KernelError::NotInitialised("scheduler"));
-    }
-    let id = state.scheduler.create(priority, cpu())?;
     let made = map_stack(id.slot()).map(|stack| {
         // SAFETY: the stack was just mapped for this thread alone; its top is slot-aligned.
         let context = unsafe { arch::init_thread_stack(stack.top(), entry, user_sp) };
-        Box::new(Thread { context, fp: arch::FpState::new(), root, stack: Some(stack), owner: Some(owner), principal })
+        Box::new(Thread {
+            context,
+            fp: arch::FpState::new(),
+            root,
+            stack: Some(stack),
+            owner: Some(owner),
+            principal,
+            last_cpu: 0,
+            kill_pending: false,
+        })
     });
     match made {
         Ok(thread) => {
@@ -178,20 +240,56 @@ pub fn spawn_user_thread(
     }
 }
 
-/// The timer tick: wakes sleepers and notes whether the running thread should be preempted.
+/// The timer tick of this CPU: wakes its sleepers and notes whether the running thread
+/// should be preempted. The boot CPU also balances the run queues: at most one ready
+/// thread moves per tick, and the CPU it moves to is kicked.
 pub fn on_tick() {
     let now = time::uptime_ns();
-    if let Ok(outcome) = STATE.lock().scheduler.tick(cpu(), now)
-        && outcome.reschedule
-    {
-        NEED_RESCHED.store(true, Ordering::Relaxed);
+    let here = cpu();
+    let (reschedule, migration) = {
+        let mut state = STATE.lock();
+        let reschedule = state.scheduler.tick(here, now).is_ok_and(|o| o.reschedule);
+        let migration = if here == 0 { state.scheduler.balance().ok().flatten() } else { None };
+        (reschedule, migration)
+    };
+    if reschedule {
+        smp::request_local_reschedule();
+    }
+    if let Some(m) = migration {
+        smp::kick(m.to);
     }
 }
 
-/// Called at the end of an interrupt handler (interrupts masked): switches if the tick asked.
+/// Called at the end of an interrupt handler (interrupts masked): switches if the tick or
+/// another CPU asked, and ends the running thread if its process was killed meanwhile.
 pub fn preempt_point() {
-    if NEED_RESCHED.swap(false, Ordering::Relaxed) {
+    if smp::take_reschedule_request() {
         reschedule();
+    }
+    end_if_killed();
+}
+
+/// Kill requests not yet carried out (a fast check before the thread table is looked at).
+static PENDING_KILLS: AtomicUsize = AtomicUsize::new(0);
+
+/// True when the running thread was asked to end by another CPU.
+pub fn kill_pending() -> bool {
+    if PENDING_KILLS.load(Ordering::Acquire) == 0 {
+        return false;
+    }
+    let state = STATE.lock();
+    state
+        .scheduler
+        .current(cpu())
+        .ok()
+        .and_then(|id| state.threads.get(id.slot())?.as_ref())
+        .is_some_and(|t| t.kill_pending)
+}
+
+/// Ends the running thread's process if another CPU killed it while it ran.
+fn end_if_killed() {
+    if kill_pending() {
+        process::exit_current(cambios_abi::syscall::ExitStatus::Killed);
     }
 }
 
@@ -213,7 +311,16 @@ pub fn reschedule() {
     let pointers = {
         let mut guard = STATE.lock();
         let state = &mut *guard;
-        let switch = match state.scheduler.schedule(cpu()) {
+        let here = cpu();
+        // A thread that blocks after another CPU asked it to end is kept runnable, so it
+        // reaches `end_if_killed` below instead of sleeping for ever.
+        if let Ok(current) = state.scheduler.current(here)
+            && matches!(state.scheduler.state(current), Ok(ThreadState::Blocked(_)))
+            && state.threads.get(current.slot()).and_then(|t| t.as_ref()).is_some_and(|t| t.kill_pending)
+        {
+            let _ = state.scheduler.wake(current);
+        }
+        let switch = match state.scheduler.schedule(here) {
             Ok(Some(s)) => s,
             Ok(None) => return,
             Err(e) => {
@@ -222,7 +329,10 @@ pub fn reschedule() {
             }
         };
         let from = state.threads.get_mut(switch.from.slot()).and_then(|t| t.as_mut()).map(|t| &mut **t as *mut Thread);
-        let to = state.threads.get(switch.to.slot()).and_then(|t| t.as_ref()).map(|t| &**t as *const Thread);
+        let to = state.threads.get_mut(switch.to.slot()).and_then(|t| t.as_mut()).map(|t| {
+            t.last_cpu = here;
+            &**t as *const Thread
+        });
         match (from, to) {
             (Some(from), Some(to)) => (from, to),
             _ => {
@@ -246,30 +356,45 @@ pub fn reschedule() {
         arch::switch_context(&mut (*from).context, &(*to).context);
     }
     after_switch();
+    end_if_killed();
 }
 
 /// Completes a switch on the incoming thread: confirms it to the scheduler and reclaims
 /// threads that have exited and been switched away from.
 pub fn after_switch() {
-    let _ = STATE.lock().scheduler.switch_done(cpu());
-    reap();
+    let reapable = {
+        let mut state = STATE.lock();
+        let _ = state.scheduler.switch_done(cpu());
+        state.scheduler.reapable()
+    };
+    if reapable > 0 {
+        reap();
+    }
 }
 
-/// Frees threads that have exited and that no CPU runs any more: their kernel stacks, their
-/// scheduler slots, and (through the process table) their address spaces.
+/// Frees threads that have exited and that no CPU runs any more (on any CPU's list): their
+/// kernel stacks, their scheduler slots, and (through the process table) their address
+/// spaces.
 pub fn reap() {
     // Bounded: at most MAX_THREADS threads can be waiting to be reaped.
     for _ in 0..MAX_THREADS {
         let next = {
             let mut guard = STATE.lock();
             let state = &mut *guard;
-            match state.scheduler.take_reapable(cpu()) {
-                Ok(Some((id, _code))) => state.threads.get_mut(id.slot()).and_then(Option::take).map(|t| (t, id)),
-                _ => None,
+            let mut found = None;
+            for c in 0..MAX_CPUS {
+                if let Ok(Some((id, _code))) = state.scheduler.take_reapable(c) {
+                    found = state.threads.get_mut(id.slot()).and_then(Option::take).map(|t| (t, id));
+                    break;
+                }
             }
+            found
         };
         let Some((thread, id)) = next else { break };
-        let Thread { stack, owner, .. } = *thread;
+        let Thread { stack, owner, kill_pending, .. } = *thread;
+        if kill_pending {
+            PENDING_KILLS.fetch_sub(1, Ordering::Release);
+        }
         if let Some(stack) = stack
             && let Err(e) = free_stack(stack)
         {
@@ -283,9 +408,42 @@ pub fn reap() {
     }
 }
 
-/// Ends a thread that is not running (the `kill` path); [`reap`] frees it.
-pub fn terminate(id: ThreadId) -> Result<(), KernelError> {
-    Ok(STATE.lock().scheduler.terminate(id, 0)?)
+/// What [`request_kill`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KillOutcome {
+    /// The thread was not running: it ended at once and [`reap`] frees it.
+    Ended,
+    /// The thread is running on another CPU, which was interrupted: the thread ends its
+    /// process itself at its next preemption point.
+    Pending,
+}
+
+/// Ends a thread on behalf of another (the `kill` path).
+pub fn request_kill(id: ThreadId) -> Result<KillOutcome, KernelError> {
+    let target = {
+        let mut guard = STATE.lock();
+        let state = &mut *guard;
+        match state.scheduler.terminate(id, 0) {
+            Ok(()) => return Ok(KillOutcome::Ended),
+            Err(SchedError::ThreadRunning) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let thread = state.threads.get_mut(id.slot()).and_then(|t| t.as_mut());
+        let thread = thread.ok_or(KernelError::Sched(SchedError::Corrupted))?;
+        if !thread.kill_pending {
+            thread.kill_pending = true;
+            PENDING_KILLS.fetch_add(1, Ordering::Release);
+        }
+        state.scheduler.cpu_of(id)?
+    };
+    smp::kick(target);
+    Ok(KillOutcome::Pending)
+}
+
+/// The CPU a process's thread last ran on.
+pub fn last_cpu(id: ThreadId) -> Option<usize> {
+    let state = STATE.lock();
+    state.threads.get(id.slot())?.as_ref().map(|t| t.last_cpu)
 }
 
 /// The running thread's process and its Principal, if it is a user thread.
@@ -340,9 +498,22 @@ pub fn woke_by_timeout(id: ThreadId) -> bool {
     matches!(STATE.lock().scheduler.wake_cause(id), Ok(Some(WakeCause::TimedOut)))
 }
 
-/// Wakes a blocked thread; false if it was not blocked.
+/// Wakes a blocked thread; false if it was not blocked. A thread that belongs to another
+/// CPU is woken there by a reschedule interrupt.
 pub fn wake(id: ThreadId) -> bool {
-    STATE.lock().scheduler.wake(id).unwrap_or(false)
+    let target = {
+        let mut state = STATE.lock();
+        match state.scheduler.wake(id) {
+            Ok(true) => state.scheduler.cpu_of(id).ok(),
+            _ => return false,
+        }
+    };
+    if let Some(c) = target
+        && c != cpu()
+    {
+        smp::kick(c);
+    }
+    true
 }
 
 /// Ends the running thread (its process has recorded why) and switches away for good.
@@ -357,7 +528,7 @@ pub fn exit_current() -> ! {
     crate::trap::stop()
 }
 
-/// Ready, blocked and exited thread counts, for the monitor.
-pub fn counts() -> Option<kernel_core::sched::CpuCounts> {
-    STATE.lock().scheduler.counts(cpu()).ok()
+/// Ready, blocked and exited thread counts of `cpu`, for the monitor and `cpu_list`.
+pub fn counts(cpu: usize) -> Option<kernel_core::sched::CpuCounts> {
+    STATE.lock().scheduler.counts(cpu).ok()
 }

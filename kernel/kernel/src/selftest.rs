@@ -16,6 +16,12 @@
 //!   each fault at the address the test announces.
 //! * `guard`: loads from the page below the boot stack, which the final page tables leave
 //!   unmapped: the fault report must name a guard page.
+//! * `lockorder`: takes two uncontended locks in the wrong order on purpose: the lock-order
+//!   checker must count the violation (ranks as taken) and print it, and nothing deadlocks.
+//! * `shootdown`: TLB shootdown. A kernel page is mapped to frame A and every other CPU reads
+//!   it (caching the translation); it is unmapped with `arch::kernel_unmap` and mapped again to
+//!   frame B; every other CPU must now read B's contents, not A's. With one CPU it only
+//!   checks the remap locally.
 
 use cambios_abi::bootlog::{SELFTEST_MIN_TICKS, SELFTEST_TAG, TEST_FAULT_ADDR};
 use cambios_abi::exit::ExitCode;
@@ -73,8 +79,10 @@ pub fn run(name: &str, timer_hz: u32) {
             kprintln!("{SELFTEST_TAG} overflow: FAILED: recursion returned at depth {depth}");
             arch::exit(ExitCode::Failure);
         }
+        "shootdown" => shootdown(),
+        "lockorder" => lock_order(),
         other => kprintln!(
-            "{SELFTEST_TAG} unknown self-test '{other}' (known: ticks, fault, panic, overflow, guard, wx, nx)"
+            "{SELFTEST_TAG} unknown self-test '{other}' (known: ticks, fault, panic, overflow, guard, wx, nx, shootdown, lockorder)"
         ),
     }
 }
@@ -125,6 +133,102 @@ fn ticks(timer_hz: u32) -> ! {
         fail("ticks", "lock order violated");
     }
     kprintln!("{SELFTEST_TAG} ticks: passed ({ticks} ticks in {} ms)", elapsed_ns / 1_000_000);
+    arch::exit(ExitCode::Success)
+}
+
+fn lock_order() -> ! {
+    use kernel_core::sync::LockClass;
+    static HIGH: crate::sync::SpinLock<u32> = crate::sync::SpinLock::new(LockClass::MonitorLine, 0);
+    static LOW: crate::sync::SpinLock<u32> = crate::sync::SpinLock::new(LockClass::Boot, 0);
+    let (before, _) = crate::sync::lock_order_violations();
+    {
+        let mut high = HIGH.lock();
+        // Rank 6 while holding rank 80: out of order.
+        let mut low = LOW.lock();
+        *high += 1;
+        *low += 1;
+    }
+    let (after, first) = crate::sync::lock_order_violations();
+    if after != before + 1 {
+        fail("lockorder", "the out-of-order acquisition was not counted");
+    }
+    if before == 0 && first != Some((LockClass::Boot as u8, LockClass::MonitorLine as u8)) {
+        fail("lockorder", "the violation was recorded with the wrong ranks");
+    }
+    // Taken in order, the same locks are fine.
+    {
+        let _low = LOW.lock();
+        let _high = HIGH.lock();
+    }
+    if crate::sync::lock_order_violations().0 != after {
+        fail("lockorder", "an in-order acquisition was counted as a violation");
+    }
+    kprintln!("{SELFTEST_TAG} lockorder: passed (1 violation reported: rank 6 taken while holding rank 80)");
+    arch::exit(ExitCode::Success)
+}
+
+/// The value written into frame `n` of the shootdown test.
+const fn shootdown_pattern(n: u64) -> u64 {
+    0x5eed_0000_0000_0000 | n
+}
+
+fn shootdown() -> ! {
+    use kernel_core::addr::{PAGE_SIZE, VirtAddr};
+    use kernel_core::paging::MapAttrs;
+
+    // The top page of the last thread-stack slot: its page tables exist (`sched::init`) and no
+    // thread uses it in a self-test boot.
+    let va = crate::layout::kernel_stack(crate::sched::FIRST_THREAD_STACK_SLOT + crate::sched::MAX_THREADS as u64 - 1)
+        .1
+        - PAGE_SIZE;
+    let others: alloc::vec::Vec<usize> = (1..crate::smp::MAX_CPUS).filter(|&c| crate::smp::is_online(c)).collect();
+    let frames = [crate::memory::allocate_zeroed_frame(), crate::memory::allocate_zeroed_frame()];
+    let [Ok(a), Ok(b)] = frames else { fail("shootdown", "no frames") };
+    for (n, frame) in [(1, a), (2, b)] {
+        // SAFETY: a frame this test owns, written through the direct map.
+        unsafe { core::ptr::write_volatile(crate::layout::phys_to_virt(frame).cast::<u64>(), shootdown_pattern(n)) };
+    }
+    let mut tables = crate::memory::UserTableFrames { used: 0 };
+    let map = |frame, tables: &mut crate::memory::UserTableFrames| {
+        arch::kernel_map(VirtAddr(va), frame, PAGE_SIZE, MapAttrs::KERNEL_DATA, tables)
+    };
+    if map(a, &mut tables).is_err() {
+        fail("shootdown", "cannot map the test page");
+    }
+    for &cpu in &others {
+        if crate::smp::probe::read_on(cpu, va) != Some(shootdown_pattern(1)) {
+            fail("shootdown", "another CPU does not see the first mapping");
+        }
+    }
+    // SAFETY: the page was just mapped to frame A.
+    let local = unsafe { core::ptr::read_volatile(va as *const u64) };
+    if local != shootdown_pattern(1)
+        || arch::kernel_unmap(VirtAddr(va), PAGE_SIZE).is_err()
+        || map(b, &mut tables).is_err()
+    {
+        fail("shootdown", "cannot remap the test page");
+    }
+    // SAFETY: the page is now mapped to frame B.
+    let local = unsafe { core::ptr::read_volatile(va as *const u64) };
+    if local != shootdown_pattern(2) {
+        fail("shootdown", "this CPU still sees the old frame after the unmap");
+    }
+    for &cpu in &others {
+        match crate::smp::probe::read_on(cpu, va) {
+            Some(v) if v == shootdown_pattern(2) => {}
+            Some(v) if v == shootdown_pattern(1) => {
+                kprintln!("{SELFTEST_TAG} shootdown: CPU {cpu} read the unmapped frame");
+                fail("shootdown", "a stale translation survived the unmap");
+            }
+            _ => fail("shootdown", "another CPU did not answer"),
+        }
+    }
+    let _ = arch::kernel_unmap(VirtAddr(va), PAGE_SIZE);
+    kprintln!(
+        "{SELFTEST_TAG} shootdown: passed ({} other CPUs saw the remap{})",
+        others.len(),
+        if others.is_empty() { "; one CPU: local check only" } else { "" }
+    );
     arch::exit(ExitCode::Success)
 }
 

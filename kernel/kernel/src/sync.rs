@@ -5,13 +5,22 @@
 //! Every kernel lock is an `IrqSpinLock<T, IrqMask>` with a `LockClass` rank; the order is
 //! documented in docs/locking.md. Each acquisition is checked against the ranks this CPU
 //! already holds; a violation is counted and reported by the boot log and the self-tests.
-//! CambiOS runs on the boot CPU only until the SMP issue, which makes the tracker per-CPU.
+//! Each CPU has its own tracker.
 
 use kernel_core::sync::{InterruptMask, LockClass, LockOrderTracker};
 
 use crate::arch;
 
-static TRACKER: LockOrderTracker = LockOrderTracker::new();
+#[allow(clippy::declare_interior_mutable_const)]
+const NEW_TRACKER: LockOrderTracker = LockOrderTracker::new();
+/// One tracker per CPU: each records the locks its CPU holds (interrupts are masked while a
+/// lock is held, so the CPU index cannot change under a tracker update).
+static TRACKERS: [LockOrderTracker; crate::smp::MAX_CPUS] = [NEW_TRACKER; crate::smp::MAX_CPUS];
+
+fn tracker() -> &'static LockOrderTracker {
+    // `smp::current` is always below MAX_CPUS; the fallback only satisfies the indexing rule.
+    TRACKERS.get(crate::smp::current()).unwrap_or(&TRACKERS[0])
+}
 
 /// Interrupt masking for kernel locks.
 pub enum IrqMask {}
@@ -28,11 +37,15 @@ impl InterruptMask for IrqMask {
     }
 
     fn on_acquire(class: LockClass) {
-        TRACKER.acquire(class);
+        if tracker().acquire(class) {
+            // Printed at once, without the console lock (this acquisition may be the one that
+            // deadlocks): the idle loop's fuller report may never run.
+            arch::console_write(b"\n[lock] lock-order violation: a lock was taken out of order (docs/locking.md)\n");
+        }
     }
 
     fn on_release(class: LockClass) {
-        TRACKER.release(class);
+        tracker().release(class);
     }
 }
 
@@ -42,7 +55,15 @@ pub type SpinLock<T> = kernel_core::sync::IrqSpinLock<T, IrqMask>;
 /// What [`SpinLock::lock`] returns.
 pub type SpinGuard<'a, T> = kernel_core::sync::IrqGuard<'a, T, IrqMask>;
 
-/// Lock-order violations seen so far, and the ranks of the first (acquiring, highest held).
+/// Lock-order violations seen so far on all CPUs, and the ranks of the first one found
+/// (acquiring, highest held).
 pub fn lock_order_violations() -> (u64, Option<(u8, u8)>) {
-    TRACKER.violations()
+    let mut total = 0;
+    let mut first = None;
+    for t in &TRACKERS {
+        let (n, f) = t.violations();
+        total += n;
+        first = first.or(f);
+    }
+    (total, first)
 }

@@ -165,6 +165,24 @@ fn handle(call: Syscall, [a0, a1, a2, _a3, _a4, _a5]: [u64; 6]) -> Result<u64, S
             let n = process::records(&mut records);
             copy_records(a0, a1, records.get(..n).unwrap_or(&[]).iter().map(ProcRecord::to_bytes))
         }
+        Syscall::CpuId => Ok(crate::smp::current() as u64),
+        Syscall::CpuList => {
+            let mut records = [cambios_abi::syscall::CpuRecord::default(); crate::smp::MAX_CPUS];
+            for (cpu, record) in records.iter_mut().enumerate() {
+                let info = crate::smp::info(cpu);
+                let counts = crate::sched::counts(cpu);
+                *record = cambios_abi::syscall::CpuRecord {
+                    index: cpu as u32,
+                    online: info.is_some_and(|i| i.online),
+                    hw_id: info.map_or(0, |i| i.hw_id),
+                    ticks: info.map_or(0, |i| i.ticks),
+                    ipis: info.map_or(0, |i| i.ipis),
+                    ready: counts.map_or(0, |c| c.ready as u32),
+                    running: counts.map_or(0, |c| c.running as u32),
+                };
+            }
+            copy_records(a0, a1, records.iter().map(cambios_abi::syscall::CpuRecord::to_bytes))
+        }
         Syscall::Kill => {
             let pid = u32::try_from(a0).map_err(|_| SysError::NotFound)?;
             process::kill(Pid(pid)).map(|()| 0)

@@ -12,7 +12,6 @@ use kernel_core::clock::CounterClock;
 
 use crate::arch;
 
-static TICKS: AtomicU64 = AtomicU64::new(0);
 static COUNTER_HZ: AtomicU64 = AtomicU64::new(0);
 static COUNTER_AT_START: AtomicU64 = AtomicU64::new(0);
 static COUNTER_AT_ENTRY: AtomicU64 = AtomicU64::new(0);
@@ -30,16 +29,17 @@ pub fn boot_timing() -> Option<(u64, u64)> {
     Some((clock.elapsed_ns(COUNTER_AT_ENTRY.load(Ordering::Relaxed), now), clock.ticks_to_ns(now)))
 }
 
-/// Called by the architecture's timer interrupt handler on every tick.
+/// Called by the architecture's timer interrupt handler on every tick of every CPU.
 pub fn on_tick() {
-    TICKS.fetch_add(1, Ordering::Relaxed);
+    crate::smp::count_tick();
     crate::sched::on_tick();
     crate::audit::drain();
 }
 
-/// Timer interrupts taken so far.
+/// Timer interrupts taken so far by this CPU (each CPU has its own timer; the clock,
+/// [`uptime_ns`], does not depend on them).
 pub fn ticks() -> u64 {
-    TICKS.load(Ordering::Relaxed)
+    crate::smp::ticks(crate::smp::current())
 }
 
 /// Records the counter frequency and the counter value that is time zero.

@@ -32,14 +32,16 @@ pub struct FaultReport<'a> {
 }
 
 /// A fatal exception in user mode: prints the report with the process's name and ends the
-/// process; the rest of the system keeps running. Never returns.
+/// process; the rest of the system keeps running. Never returns. It prints through the
+/// console lock (this CPU holds no lock: the fault came from user mode), so reports of
+/// processes faulting on two CPUs at once do not interleave.
 pub fn user_fault(kind: cambios_abi::syscall::FaultKind, report: &FaultReport<'_>) -> ! {
     let (pid, name) = crate::process::current_name().unwrap_or((crate::process::Pid(0), alloc::string::String::new()));
-    crate::console::force_print(format_args!(
+    crate::console::print(format_args!(
         "{FAULT_TAG} process {name} (pid {pid}) killed: {} (vector {:#x})\n",
         report.name, report.vector
     ));
-    crate::console::force_print(format_args!(
+    crate::console::print(format_args!(
         "{FAULT_TAG}   pc={:#018x} addr={:#018x} sp={:#018x} code={:#x}\n",
         report.pc,
         report.addr.map_or(0, |a| a),

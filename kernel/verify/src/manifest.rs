@@ -11,7 +11,8 @@
 //!                    [50] priority (0 low, 1 normal, 2 high)  [51..56] reserved, zero
 //!                    [56..64] capabilities u64 (CapSet bits)  [64..96] principal
 //!                    [96..104] provides u64 (well-known endpoints it owns)  [104..112] uses u64
-//!                    (well-known endpoints it may send to)  [112..128] reserved, zero
+//!                    (well-known endpoints it may send to)  [112..120] cpus u64 (bit n: may run
+//!                    on logical CPU n; 0 = any CPU)  [120..128] reserved, zero
 //! ```
 //!
 //! [`Manifest::parse`] is a total validator: it checks every field of every entry before it
@@ -275,6 +276,8 @@ pub struct ManifestEntry<'a> {
     pub provides: u64,
     /// Well-known endpoints it may send to.
     pub uses: u64,
+    /// The logical CPUs it may run on (bit n = CPU n); 0 means any CPU.
+    pub cpus: u64,
 }
 
 /// A validated manifest body.
@@ -326,7 +329,7 @@ fn decode_entry(raw: &[u8], index: u8) -> Result<ManifestEntry<'_>, ManifestErro
     let name = core::str::from_utf8(name).map_err(|_| ManifestError::BadName { index })?;
     let start = raw.get(49).copied().and_then(StartPolicy::from_byte).ok_or(ManifestError::BadStartPolicy { index })?;
     let priority = raw.get(50).copied().and_then(Priority::from_byte).ok_or(ManifestError::BadPriority { index })?;
-    if !all_zero(raw.get(51..56)) || !all_zero(raw.get(112..128)) {
+    if !all_zero(raw.get(51..56)) || !all_zero(raw.get(120..128)) {
         return Err(ManifestError::EntryReservedNotZero { index });
     }
     let cap_bytes: [u8; 8] = raw.get(56..64).and_then(|b| b.try_into().ok()).ok_or(ManifestError::BadLength)?;
@@ -341,7 +344,8 @@ fn decode_entry(raw: &[u8], index: u8) -> Result<ManifestEntry<'_>, ManifestErro
     if (provides | uses) & !cambios_abi::ipc::WellKnown::KNOWN_BITS != 0 {
         return Err(ManifestError::UnknownEndpoints { index });
     }
-    Ok(ManifestEntry { name, start, priority, caps, principal, provides, uses })
+    let cpus = mask(112).ok_or(ManifestError::BadLength)?;
+    Ok(ManifestEntry { name, start, priority, caps, principal, provides, uses, cpus })
 }
 
 impl<'a> Manifest<'a> {
@@ -478,12 +482,14 @@ mod encode {
         pub provides: u64,
         /// Well-known endpoints it may send to.
         pub uses: u64,
+        /// CPUs it may run on (bit n = CPU n; 0 = any).
+        pub cpus: u64,
     }
 
     impl EntrySpec {
         /// An entry with the conventional principal.
         pub fn new(name: &str, start: StartPolicy, priority: Priority, caps: CapSet) -> EntrySpec {
-            EntrySpec { name: name.into(), start, priority, caps, principal: None, provides: 0, uses: 0 }
+            EntrySpec { name: name.into(), start, priority, caps, principal: None, provides: 0, uses: 0, cpus: 0 }
         }
     }
 
@@ -516,8 +522,10 @@ mod encode {
             principal.copy_from_slice(&e.principal.unwrap_or_else(|| service_principal(&e.name)));
             let (provides, rest) = rest.split_at_mut(8);
             provides.copy_from_slice(&e.provides.to_le_bytes());
-            let (uses, _) = rest.split_at_mut(8);
+            let (uses, rest) = rest.split_at_mut(8);
             uses.copy_from_slice(&e.uses.to_le_bytes());
+            let (cpus, _) = rest.split_at_mut(8);
+            cpus.copy_from_slice(&e.cpus.to_le_bytes());
             out.extend_from_slice(&raw);
         }
         Manifest::parse(&out)?;

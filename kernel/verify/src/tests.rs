@@ -459,7 +459,7 @@ fn manifest_entry_rejections() {
     assert_eq!(with(0, 55, &[1]), Err(ManifestError::EntryReservedNotZero { index: 0 }));
     assert_eq!(with(0, 96, &[1]), Err(ManifestError::UnknownEndpoints { index: 0 }));
     assert_eq!(with(0, 104, &(1u64 << 40).to_le_bytes()), Err(ManifestError::UnknownEndpoints { index: 0 }));
-    assert_eq!(with(0, 112, &[1]), Err(ManifestError::EntryReservedNotZero { index: 0 }));
+    assert_eq!(with(0, 120, &[1]), Err(ManifestError::EntryReservedNotZero { index: 0 }));
     assert_eq!(with(0, 127, &[1]), Err(ManifestError::EntryReservedNotZero { index: 0 }));
     assert_eq!(with(0, 56, &(1u64 << 20).to_le_bytes()), Err(ManifestError::UnknownCapabilities { index: 0 }));
     // Well-known endpoints: valid once; two providers of one endpoint are refused.
@@ -467,8 +467,10 @@ fn manifest_entry_rejections() {
     let mut one = body.clone();
     entry_at(&mut one, 0)[96..104].copy_from_slice(&echo);
     entry_at(&mut one, 1)[104..112].copy_from_slice(&echo);
+    entry_at(&mut one, 1)[112..120].copy_from_slice(&0b110u64.to_le_bytes());
     let parsed = Manifest::parse(&one).unwrap();
     assert_eq!(parsed.entry(0).unwrap().provides, cambios_abi::ipc::WellKnown::Echo.bit());
+    assert_eq!((parsed.entry(0).unwrap().cpus, parsed.entry(1).unwrap().cpus), (0, 0b110));
     assert_eq!(parsed.entry(1).unwrap().uses, cambios_abi::ipc::WellKnown::Echo.bit());
     entry_at(&mut one, 2)[96..104].copy_from_slice(&echo);
     assert_eq!(Manifest::parse(&one), Err(ManifestError::DuplicateProvider { index: 2 }));

@@ -19,6 +19,15 @@
 //! boot with `-accel kvm` reaches the ready line (the KVM of some hosts cannot run a kernel);
 //! the output says which accelerators were used and why. In the same run [`crate::hostpipe`]
 //! measures a pipe ping-pong between two processes on the host Linux for comparison.
+//!
+//! The IPC scaling figure boots `pairs-bench` (user/programs/pairs-bench) with four
+//! independent call/reply pairs (`pair-client-k` calling `pair-server-k` on the well-known
+//! endpoint `bench-k`, both pinned to CPU k mod n) on 1, 2 and 4 CPUs, under multi-threaded
+//! TCG (`-accel tcg,thread=multi`) *without* `-icount`: `-icount` runs every virtual CPU on one
+//! host thread, one after the other, so nothing could scale. The guest clock is then real
+//! time, so the figure (round trips per second, all four pairs together) depends on the host
+//! and its load, and it cannot scale beyond the host's core count: with 2 host cores, 4
+//! virtual CPUs share 2 cores. It is printed with its ratio to the 1-CPU figure.
 
 use std::io::BufRead;
 use std::process::{Command, Stdio};
@@ -38,6 +47,11 @@ const ICOUNT: &[&str] = &["-icount", "shift=0,sleep=off"];
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// Host-side limit for the KVM probe boot (to the ready line).
 const KVM_PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+/// QEMU flag value of the IPC scaling figure: multi-threaded TCG (one host thread per virtual
+/// CPU), and no `-icount`, which would serialise the virtual CPUs.
+const MTTCG: &str = "tcg,thread=multi";
+/// CPU counts of the IPC scaling figure.
+const SCALING_CPUS: [u32; 3] = [1, 2, 4];
 /// Linux 6.1's pipe round trip (two processes, one CPU, 256 B) under the same QEMU flags, in
 /// guest instructions (../shared/guides/benchmarking.md).
 const LINUX_PIPE_IN_TCG: u64 = 14_087;
@@ -149,6 +163,62 @@ fn parse_ipc_line(line: &str) -> Option<IpcFigure> {
     })
 }
 
+/// The services of the IPC scaling figure on `smp` CPUs: `pair-server-k` (providing
+/// `bench-k`) for the four pairs, their `pair-client-k` on demand, both pinned to CPU
+/// k mod `smp`, and `pairs-bench`, which spawns the clients and times them.
+fn pairs_services(smp: u32) -> Vec<crate::services::Service> {
+    use crate::services::Service;
+    use cambios_abi::cap::Capability;
+    use cambios_abi::ipc::WellKnown;
+    let mut services = Vec::new();
+    for (k, endpoint) in (0u32..).zip(WellKnown::BENCH) {
+        let cpu = [k % smp.max(1)];
+        services.push(
+            Service::boot(&format!("pair-server-{k}"), "pair-server", &[Capability::ConsoleWrite])
+                .endpoints(&[endpoint], &[])
+                .on_cpus(&cpu),
+        );
+        services.push(
+            Service::boot(&format!("pair-client-{k}"), "pair-client", &[Capability::ConsoleWrite])
+                .endpoints(&[], &[endpoint])
+                .on_cpus(&cpu)
+                .on_demand(),
+        );
+    }
+    services.push(Service::boot("pairs-bench", "pairs-bench", &[Capability::ConsoleWrite, Capability::Spawn]));
+    services
+}
+
+/// The `pairs-bench` result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PairsFigure {
+    /// CPUs the guest reported online.
+    cpus: u64,
+    /// Pairs run at once.
+    pairs: u64,
+    /// Round trips of all pairs together.
+    round_trips: u64,
+    /// Guest nanoseconds (real time without `-icount`) from the first spawn to the last wait.
+    ns: u64,
+    /// Round trips per second.
+    per_second: u64,
+}
+
+/// `[pairs-bench] cpus <n> pairs <p> round trips <t> in <ns> ns, <r> round trips per second`.
+fn parse_pairs_line(line: &str) -> Option<PairsFigure> {
+    let rest = line.strip_prefix("[pairs-bench] cpus")?;
+    if !rest.trim_end().ends_with("round trips per second") {
+        return None;
+    }
+    Some(PairsFigure {
+        cpus: number_after(rest, "")?,
+        pairs: number_after(rest, "pairs")?,
+        round_trips: number_after(rest, "round trips")?,
+        ns: number_after(rest, " in ")?,
+        per_second: number_after(rest, "ns,")?,
+    })
+}
+
 /// What one QEMU run printed.
 struct Run {
     /// Serial lines, in order.
@@ -239,6 +309,50 @@ fn kvm_argv(machine: &Machine) -> Vec<String> {
         *value = "kvm".into();
     }
     argv
+}
+
+/// `machine`'s command line with multi-threaded TCG ([`MTTCG`]); `machine` must have no
+/// `-icount` in its extra arguments.
+fn mttcg_argv(machine: &Machine) -> Vec<String> {
+    let mut argv = machine.argv();
+    if let Some(i) = argv.iter().position(|a| a == "-accel")
+        && let Some(value) = argv.get_mut(i + 1)
+    {
+        *value = MTTCG.into();
+    }
+    argv
+}
+
+/// Boots the IPC scaling benchmark with `argv` and reads its figure.
+fn measure_pairs(argv: &[String]) -> Result<PairsFigure> {
+    let failed = |l: &str| {
+        l.starts_with("[pairs-bench] error") || l.starts_with("[pair-client] LOST") || l.starts_with("[fault]")
+    };
+    let stop = |l: &str| parse_pairs_line(l).is_some() || failed(l);
+    let run = run_lines(argv, TIMEOUT * 3, stop)?;
+    if let Some(bad) = run.lines.iter().find(|l| failed(l)) {
+        bail!("the IPC scaling benchmark failed: {bad}");
+    }
+    match run.lines.iter().find_map(|l| parse_pairs_line(l)) {
+        Some(figure) => Ok(figure),
+        None => {
+            let ending = if run.timed_out {
+                format!("within {} s", (TIMEOUT * 3).as_secs())
+            } else {
+                "before QEMU exited".to_string()
+            };
+            bail!(
+                "`pairs-bench` printed no result {ending} ({} serial lines){}",
+                run.lines.len(),
+                qemu_said(&run.stderr)
+            )
+        }
+    }
+}
+
+/// The host's cores as this process may use them (affinity and cgroup quota included).
+fn host_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
 /// Whether the IPC benchmark may run under KVM on `machine`: `Err(reason)` unless the host
@@ -377,6 +491,7 @@ pub fn command(opts: &BenchOpts) -> Result<bool> {
     let mut rows = Vec::new();
     let mut user_rows: Vec<(cambios_abi::Arch, Vec<Figure>)> = Vec::new();
     let mut ipc_rows: Vec<(Arch, IpcFigure)> = Vec::new();
+    let mut scaling_rows: Vec<ScalingRow> = Vec::new();
     let mut kvm: std::result::Result<IpcFigure, String> = Err("x86_64 not selected (the probe is x86_64 only)".into());
     let mut ok = true;
     for &arch in &opts.arches {
@@ -448,6 +563,40 @@ pub fn command(opts: &BenchOpts) -> Result<bool> {
                 ok = false;
             }
         }
+        let mut scaling = ScalingRow { arch, points: Vec::new() };
+        for smp in SCALING_CPUS {
+            let initrd =
+                crate::initrd::build(arch, &pairs_services(smp), true, &format!("initrd-bench-pairs-{smp}.img"))?;
+            let pairs_machine = Machine {
+                smp,
+                boot: Boot::Direct {
+                    kernel: kernel.boot_image.clone(),
+                    initrd: Some(initrd.path.clone()),
+                    cmdline: qemu::cmdline(arch, &[]),
+                },
+                overrides: Overrides { extra_args: &[], ..machine.overrides },
+                ..machine.clone()
+            };
+            let argv = mttcg_argv(&pairs_machine);
+            let root = format!("{}/", crate::util::root().display());
+            let shown: Vec<String> = argv.iter().map(|a| a.replace(&root, "")).collect();
+            status("Benchmarking", format!("IPC scaling on {}: {}", arch.name(), crate::util::shell_line(&shown)));
+            let mut figures = Vec::new();
+            for _ in 0..opts.runs {
+                match measure_pairs(&argv) {
+                    Ok(figure) => figures.push(figure),
+                    Err(e) => {
+                        crate::util::warn(format!("{} IPC scaling, -smp {smp}: {e}", arch.name()));
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if !figures.is_empty() {
+                scaling.points.push((smp, figures));
+            }
+        }
+        scaling_rows.push(scaling);
         if arch == Arch::X86_64 {
             status("Probing", "KVM (a boot with -accel kvm to the ready line)");
             kvm = probe_kvm(&ipc_machine).and_then(|()| {
@@ -530,6 +679,7 @@ pub fn command(opts: &BenchOpts) -> Result<bool> {
     println!("and comes back (2 syscalls, 2 switches); spawn-wait creates, runs, reaps a 1-page child.");
     println!("Linux 6.1 in the same emulator (benchmarking guide): getppid 341, pipe round trip 14,087.");
     print_ipc(&ipc_rows, &kvm, host.as_ref().ok());
+    print_scaling(&scaling_rows, opts.runs, host_cores());
     Ok(ok && rows.len() == opts.arches.len() && user_rows.len() == opts.arches.len())
 }
 
@@ -636,6 +786,87 @@ fn print_ipc(
     }
 }
 
+/// One architecture's IPC scaling figures: per CPU count, the figure of every run.
+struct ScalingRow {
+    arch: Arch,
+    points: Vec<(u32, Vec<PairsFigure>)>,
+}
+
+/// The median run of `figures` by round trips per second.
+fn median_figure(figures: &[PairsFigure]) -> Option<PairsFigure> {
+    let mut sorted = figures.to_vec();
+    sorted.sort_unstable_by_key(|f| f.per_second);
+    sorted.get(sorted.len() / 2).copied()
+}
+
+/// One architecture's scaling line: `1 CPU <r1>/s, 2 CPUs <r2>/s (x<r2/r1>), ...`, with the
+/// CPUs the guest saw online when they are fewer than QEMU's `-smp`.
+fn scaling_line(row: &ScalingRow) -> String {
+    let base = row.points.iter().find(|(smp, _)| *smp == 1).and_then(|(_, f)| median_figure(f));
+    let mut parts = Vec::new();
+    for smp in SCALING_CPUS {
+        let noun = if smp == 1 { "CPU" } else { "CPUs" };
+        let Some(f) = row.points.iter().find(|(n, _)| *n == smp).and_then(|(_, f)| median_figure(f)) else {
+            parts.push(format!("{smp} {noun} -"));
+            continue;
+        };
+        let mut notes = Vec::new();
+        if smp != 1 {
+            notes.push(format!("x{}", base.map_or("-".into(), |b| ratio(f.per_second as f64, b.per_second as f64))));
+        }
+        if f.cpus < u64::from(smp) {
+            notes.push(format!("guest: {} online", f.cpus));
+        }
+        let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
+        parts.push(format!("{smp} {noun} {}/s{notes}", thousands(f.per_second)));
+    }
+    parts.join(", ")
+}
+
+/// The IPC scaling section of the report.
+fn print_scaling(rows: &[ScalingRow], runs: u32, host_cores: usize) {
+    println!();
+    println!("IPC scaling: round trips per second of 4 independent call/reply pairs (64-byte payload) at once");
+    let each = rows
+        .iter()
+        .flat_map(|r| &r.points)
+        .flat_map(|(_, f)| f.first())
+        .next()
+        .map_or("-".into(), |f| thousands(f.round_trips / f.pairs.max(1)));
+    println!("  method: QEMU TCG multi-threaded (-accel {MTTCG}, no -icount: the guest clock is real time and the");
+    println!("          virtual CPUs run in parallel on host cores), -smp 1, 2 and 4, release kernel; pairs-bench");
+    println!(
+        "          spawns pair-client-0..3 at once, each makes {each} calls to its own pair-server (pair k pinned"
+    );
+    println!(
+        "          to CPU k mod n), and times first spawn to last exit; median of {runs} run(s); xN = against 1 CPU."
+    );
+    println!(
+        "  This host has {host_cores} core{}: with fewer host cores than virtual CPUs the figure cannot scale beyond",
+        if host_cores == 1 { "" } else { "s" }
+    );
+    println!("          x{host_cores}; it is real time, so it varies with the host and its load.");
+    for row in rows {
+        println!(
+            "  IPC scaling on {} (4 independent call/reply pairs, TCG multi-threaded, host has {host_cores} cores): {}",
+            row.arch.name(),
+            scaling_line(row)
+        );
+        if runs > 1 {
+            let ranges: Vec<String> = row
+                .points
+                .iter()
+                .map(|(smp, f)| {
+                    let lo = f.iter().map(|f| f.per_second).min().unwrap_or(0);
+                    let hi = f.iter().map(|f| f.per_second).max().unwrap_or(0);
+                    format!("{smp}: {}..{}", thousands(lo), thousands(hi))
+                })
+                .collect();
+            println!("          runs, min..max per second by CPUs: {}", ranges.join(", "));
+        }
+    }
+}
+
 /// The host CPU's model name from /proc/cpuinfo.
 fn host_cpu() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
@@ -690,6 +921,73 @@ mod tests {
         assert_eq!(parse_ipc_line("[ipc-bench] done"), None);
         assert_eq!(parse_ipc_line("[ipc-bench] round trips 5, median x ns"), None);
         assert_eq!(parse_ipc_line("[bench] get_pid: 412 ns/op over 20000"), None);
+    }
+
+    #[test]
+    fn parses_the_pairs_line() {
+        let line = "[pairs-bench] cpus 2 pairs 4 round trips 80000 in 4000000000 ns, 20000 round trips per second";
+        assert_eq!(
+            parse_pairs_line(line),
+            Some(PairsFigure { cpus: 2, pairs: 4, round_trips: 80_000, ns: 4_000_000_000, per_second: 20_000 })
+        );
+        assert_eq!(parse_pairs_line(&format!("{line}\r ")).map(|f| f.per_second), Some(20_000));
+        assert_eq!(parse_pairs_line("[pairs-bench] error: a client failed"), None);
+        assert_eq!(parse_pairs_line("[pairs-bench] cpus 2 pairs 4 round trips 80000 in 4000 ns"), None);
+        assert_eq!(
+            parse_pairs_line("[pairs-bench] cpus x pairs 4 round trips 8 in 4 ns, 2 round trips per second"),
+            None
+        );
+        assert_eq!(parse_pairs_line("[ipc-bench] round trips 100000, median 3456 ns per round trip"), None);
+    }
+
+    #[test]
+    fn scaling_line_and_services() {
+        let f = |cpus, per_second| PairsFigure { cpus, pairs: 4, round_trips: 80_000, ns: 1, per_second };
+        let row = ScalingRow {
+            arch: Arch::Riscv64,
+            points: vec![
+                (1, vec![f(1, 10_000), f(1, 9_000), f(1, 11_000)]),
+                (2, vec![f(2, 19_000)]),
+                (4, vec![f(1, 10_500)]),
+            ],
+        };
+        assert_eq!(median_figure(&row.points[0].1).map(|f| f.per_second), Some(10_000));
+        assert_eq!(
+            scaling_line(&row),
+            "1 CPU 10,000/s, 2 CPUs 19,000/s (x1.90), 4 CPUs 10,500/s (x1.05; guest: 1 online)"
+        );
+        let partial = ScalingRow { arch: Arch::X86_64, points: vec![(2, vec![f(2, 5)])] };
+        assert_eq!(scaling_line(&partial), "1 CPU -, 2 CPUs 5/s (x-), 4 CPUs -");
+
+        use cambios_abi::ipc::WellKnown;
+        let services = pairs_services(2);
+        assert_eq!(services.len(), 9);
+        let client3 = services.iter().find(|s| s.name == "pair-client-3").unwrap();
+        assert_eq!(
+            (client3.program.as_str(), client3.uses, client3.provides),
+            ("pair-client", WellKnown::Bench3.bit(), 0)
+        );
+        assert_eq!(client3.cpus, 1 << 1);
+        let server2 = services.iter().find(|s| s.name == "pair-server-2").unwrap();
+        assert_eq!((server2.provides, server2.cpus), (WellKnown::Bench2.bit(), 1 << 0));
+        assert!(pairs_services(1).iter().filter(|s| s.name != "pairs-bench").all(|s| s.cpus == 1));
+        assert!(pairs_services(4).iter().any(|s| s.name == "pair-server-3" && s.cpus == 1 << 3));
+    }
+
+    #[test]
+    fn mttcg_command_line() {
+        let machine = Machine {
+            arch: Arch::Aarch64,
+            smp: 4,
+            mem_mib: 256,
+            boot: Boot::Direct { kernel: "k.elf".into(), initrd: None, cmdline: "console=ttyAMA0".into() },
+            console: Console::Pipe,
+            gdb: false,
+            overrides: Overrides::default(),
+        };
+        let argv = mttcg_argv(&machine).join(" ");
+        assert!(argv.contains("-accel tcg,thread=multi") && argv.contains("-smp 4"), "{argv}");
+        assert!(!argv.contains("icount"), "{argv}");
     }
 
     #[test]

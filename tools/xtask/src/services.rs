@@ -57,6 +57,8 @@ pub struct Service {
     pub provides: u64,
     /// Well-known endpoints it may send to.
     pub uses: u64,
+    /// CPUs it may run on (bit n = CPU n; 0 = any).
+    pub cpus: u64,
     /// How the bytes are made.
     pub variant: Variant,
 }
@@ -72,6 +74,7 @@ impl Service {
             caps: caps.iter().fold(CapSet::EMPTY, |set, c| set.with(*c)),
             provides: 0,
             uses: 0,
+            cpus: 0,
             variant: Variant::Signed,
         }
     }
@@ -80,6 +83,12 @@ impl Service {
     pub fn endpoints(mut self, provides: &[WellKnown], uses: &[WellKnown]) -> Service {
         self.provides = provides.iter().fold(0, |b, w| b | w.bit());
         self.uses = uses.iter().fold(0, |b, w| b | w.bit());
+        self
+    }
+
+    /// The same service, allowed only on the CPUs of `cpus`.
+    pub fn on_cpus(mut self, cpus: &[u32]) -> Service {
+        self.cpus = cpus.iter().fold(0, |b, c| b | (1u64 << c));
         self
     }
 
@@ -112,6 +121,7 @@ struct Entry {
     caps: Option<Vec<String>>,
     provides: Option<Vec<String>>,
     uses: Option<Vec<String>>,
+    cpus: Option<Vec<u32>>,
 }
 
 /// `boot/services.toml`.
@@ -174,8 +184,25 @@ pub fn parse(text: &str, origin: &Path) -> Result<Vec<Service>> {
         };
         let provides = endpoints(e.provides, "provides")?;
         let uses = endpoints(e.uses, "uses")?;
+        let mut cpus = 0u64;
+        for c in e.cpus.unwrap_or_default() {
+            if c >= 64 {
+                bail!("{}: service '{}': cpus: {c} is not a CPU index (0 to 63)", display_path(origin), e.name);
+            }
+            cpus |= 1 << c;
+        }
         let program = e.program.unwrap_or_else(|| e.name.clone());
-        out.push(Service { name: e.name, program, start, priority, caps, provides, uses, variant: Variant::Signed });
+        out.push(Service {
+            name: e.name,
+            program,
+            start,
+            priority,
+            caps,
+            provides,
+            uses,
+            cpus,
+            variant: Variant::Signed,
+        });
     }
     Ok(out)
 }
@@ -287,6 +314,7 @@ pub fn compose(arch: Arch, services: &[Service], release: bool) -> Result<Vec<(S
         let mut spec = EntrySpec::new(&s.name, s.start, s.priority, s.caps);
         spec.provides = s.provides;
         spec.uses = s.uses;
+        spec.cpus = s.cpus;
         manifest = manifest.entry(spec);
     }
     let body = manifest.build().map_err(|e| util::Error::new(format!("the boot manifest is invalid: {e}")))?;
@@ -318,6 +346,10 @@ mod tests {
         assert!(e.contains("unknown field"), "{e}");
         let e = parse("[[service]]\nname='a'\nuses=['nope']\n", p).unwrap_err().to_string();
         assert!(e.contains("unknown endpoint \"nope\""), "{e}");
+        let e = parse("[[service]]\nname='a'\ncpus=[64]\n", p).unwrap_err().to_string();
+        assert!(e.contains("cpus: 64 is not a CPU index"), "{e}");
+        let pinned = parse("[[service]]\nname='a'\ncpus=[1, 3]\n", p).unwrap();
+        assert_eq!(pinned[0].cpus, 0b1010);
         let ok = parse("[[service]]\nname='a'\nprovides=['echo']\nuses=['pong']\n", p).unwrap();
         assert_eq!((ok[0].provides, ok[0].uses), (WellKnown::Echo.bit(), WellKnown::Pong.bit()));
         let ok = parse("[[service]]\nname='a'\nprogram='hello'\npriority='high'\n", p).unwrap();

@@ -111,12 +111,14 @@ pub struct TestService {
     pub caps: &'static [Capability],
     /// How its bytes are made.
     pub bytes: TestBytes,
+    /// CPUs it may run on (empty: any).
+    pub cpus: &'static [u32],
 }
 
 const CONSOLE: &[Capability] = &[Capability::ConsoleWrite];
 
 const fn svc(name: &'static str, program: &'static str, caps: &'static [Capability]) -> TestService {
-    TestService { name, program, on_demand: false, caps, bytes: TestBytes::Signed, provides: &[], uses: &[] }
+    TestService { name, program, on_demand: false, caps, bytes: TestBytes::Signed, provides: &[], uses: &[], cpus: &[] }
 }
 
 /// Two programs that never yield, on one CPU: their output must interleave.
@@ -299,6 +301,60 @@ const BOOT: QemuTest = QemuTest {
     services: None,
 };
 
+/// SMP: work scaling, pinned cross-CPU IPC and spawn/kill/IPC stress (`smp-check`), with
+/// `pong` pinned to CPU 1 and `ping` to CPU 0 (with one CPU the loader ignores the pins).
+const SMP: &[TestService] = &[
+    TestService { provides: &[WellKnown::Echo], ..svc("echo", "echo", CONSOLE) },
+    TestService { provides: &[WellKnown::Pong], cpus: &[1], ..svc("pong", "pong", CONSOLE) },
+    TestService { uses: &[WellKnown::Pong], cpus: &[0], on_demand: true, ..svc("ping", "ping", CONSOLE) },
+    TestService { on_demand: true, ..svc("hog", "hog", &[]) },
+    TestService { uses: &[WellKnown::Echo], on_demand: true, ..svc("stress-client", "stress-client", CONSOLE) },
+    svc("smp-check", "smp-check", &[Capability::ConsoleWrite, Capability::Spawn, Capability::Kill]),
+];
+const SMP_FORBIDDEN: &[&str] = &["FAILED", "LOST", "CORRUPT", "[fault]"];
+const SMP_CHECK_1: UserCheck = UserCheck {
+    boot: &["[smp] 1 of 1 CPUs online"],
+    after: &[
+        "[smp-check] 1 CPUs online",
+        "[smp-check] timers ok",
+        "[smp-check] work scaling ok",
+        "[ping] 10000 round trips, 0 lost",
+        "[smp-check] stress ok",
+        "[smp-check] all checks passed",
+    ],
+    forbidden: SMP_FORBIDDEN,
+    interleave: None,
+    killed: &[],
+};
+const SMP_CHECK_2: UserCheck = UserCheck {
+    boot: &["[smp] 2 of 2 CPUs online"],
+    after: &[
+        "[smp-check] 2 CPUs online",
+        "[smp-check] timers ok",
+        "[smp-check] work scaling ok",
+        "[pong] ready on CPU 1",
+        "[ping] 10000 round trips, 0 lost",
+        "[ping] ran on CPU 0",
+        "[smp-check] stress ok",
+        "[smp-check] all checks passed",
+    ],
+    ..SMP_CHECK_1
+};
+const SMP_CHECK_4: UserCheck = UserCheck {
+    boot: &["[smp] 4 of 4 CPUs online"],
+    after: &[
+        "[smp-check] 4 CPUs online",
+        "[smp-check] timers ok",
+        "[smp-check] work scaling ok",
+        "[pong] ready on CPU 1",
+        "[ping] 10000 round trips, 0 lost",
+        "[ping] ran on CPU 0",
+        "[smp-check] stress ok",
+        "[smp-check] all checks passed",
+    ],
+    ..SMP_CHECK_1
+};
+
 /// The default row of the user-space tests.
 const USER: QemuTest = QemuTest { selftest: None, min_timeout_secs: 120, ..BOOT };
 
@@ -318,7 +374,6 @@ pub const MATRIX: &[QemuTest] = &[
     QemuTest { name: "mem-2G", mem_mib: 2048, min_mem_mib: Some(1900), ..BOOT },
     // RAM above 4 GiB (on x86_64 it joins the frame allocator after paging).
     QemuTest { name: "mem-6G", mem_mib: 6144, min_mem_mib: Some(6000), ..BOOT },
-    QemuTest { name: "smp-1", smp: 1, ..BOOT },
     QemuTest { name: "fault", selftest: Some("fault"), outcome: Outcome::Fault, ..BOOT },
     QemuTest { name: "panic", selftest: Some("panic"), outcome: Outcome::Panic, ..BOOT },
     QemuTest { name: "stack-overflow", selftest: Some("overflow"), outcome: Outcome::StackOverflow, ..BOOT },
@@ -356,6 +411,36 @@ pub const MATRIX: &[QemuTest] = &[
     },
     QemuTest { name: "ipc-captransfer", services: Some(CAPXFER), outcome: Outcome::User(&CAPXFER_CHECK), ..USER },
     QemuTest { name: "ipc-pingpong", services: Some(PINGPONG), outcome: Outcome::User(&PINGPONG_CHECK), ..USER },
+    // The lock-order checker reports an out-of-order acquisition (made on purpose).
+    QemuTest { name: "lock-order", selftest: Some("lockorder"), outcome: Outcome::Selftest("lockorder"), ..BOOT },
+    // SMP with one, two and four CPUs: TLB shootdown, then the user-space checks.
+    QemuTest {
+        name: "shootdown-1",
+        smp: 1,
+        selftest: Some("shootdown"),
+        outcome: Outcome::Selftest("shootdown"),
+        boot_log_contains: Some("[smp] 1 of 1 CPUs online"),
+        ..BOOT
+    },
+    QemuTest {
+        name: "shootdown-2",
+        smp: 2,
+        selftest: Some("shootdown"),
+        outcome: Outcome::Selftest("shootdown"),
+        boot_log_contains: Some("[smp] 2 of 2 CPUs online"),
+        ..BOOT
+    },
+    QemuTest {
+        name: "shootdown-4",
+        smp: 4,
+        selftest: Some("shootdown"),
+        outcome: Outcome::Selftest("shootdown"),
+        boot_log_contains: Some("[smp] 4 of 4 CPUs online"),
+        ..BOOT
+    },
+    QemuTest { name: "smp-1", smp: 1, services: Some(SMP), outcome: Outcome::User(&SMP_CHECK_1), ..USER },
+    QemuTest { name: "smp-2", smp: 2, services: Some(SMP), outcome: Outcome::User(&SMP_CHECK_2), ..USER },
+    QemuTest { name: "smp-4", smp: 4, services: Some(SMP), outcome: Outcome::User(&SMP_CHECK_4), ..USER },
     QemuTest { name: "grub-multiboot2", only: Some(Arch::X86_64), medium: Medium::Grub, min_timeout_secs: 120, ..BOOT },
     // CPUs without 1 GiB pages, SMEP or SMAP, on the Q35 chipset.
     QemuTest {
@@ -631,7 +716,7 @@ fn row_services(arch: Arch, services: &[TestService]) -> Vec<Service> {
         .iter()
         .map(|t| {
             let caps = t.caps;
-            let service = Service::boot(t.name, t.program, caps).endpoints(t.provides, t.uses);
+            let service = Service::boot(t.name, t.program, caps).endpoints(t.provides, t.uses).on_cpus(t.cpus);
             let service = if t.on_demand { service.on_demand() } else { service };
             service.variant(match t.bytes {
                 TestBytes::Signed => Variant::Signed,

@@ -188,6 +188,22 @@ pub(crate) fn read_records<T, const SIZE: usize>(
     Ok(n)
 }
 
+/// The logical index of the CPU the caller runs on (possibly stale at once: threads move).
+pub fn cpu_id() -> usize {
+    // SAFETY: `cpu_id` takes no arguments and touches no memory.
+    let raw = unsafe { raw::syscall0(Syscall::CpuId.number()) };
+    decode_result(raw).map_or(0, |v| v as usize)
+}
+
+/// Fills `out` with one record per CPU slot of the kernel; returns how many.
+pub fn cpu_list(out: &mut [cambios_abi::syscall::CpuRecord]) -> Result<usize, SysError> {
+    read_records::<cambios_abi::syscall::CpuRecord, { cambios_abi::syscall::CpuRecord::SIZE }>(
+        Syscall::CpuList,
+        out,
+        cambios_abi::syscall::CpuRecord::from_bytes,
+    )
+}
+
 /// Copies the most recent audit events into `events`, oldest first; returns how many (at most
 /// `events.len()`, and at most [`RECORD_BUFFER`] / 64 = 72 per call). Needs the `audit-read`
 /// capability (else `PermissionDenied`).

@@ -181,6 +181,23 @@ impl<const THREADS: usize, const CPUS: usize> Scheduler<THREADS, CPUS> {
         Ok(ready + running)
     }
 
+    /// Where a new thread with `affinity` should start: the started CPU of the set with the
+    /// fewest [`Scheduler::runnable`] threads (ties: lowest index). Before any CPU of the set
+    /// has started, its first CPU ([`SchedError::AffinityViolation`] when the set holds no
+    /// CPU of this scheduler).
+    pub fn place(&self, affinity: CpuSet) -> Result<usize, SchedError> {
+        let mut loads = [None; CPUS];
+        for (c, load) in loads.iter_mut().enumerate() {
+            if self.cpu(c)?.online.is_some() {
+                *load = Some(self.runnable(c)?);
+            }
+        }
+        match least_loaded(affinity, &loads) {
+            Some(c) => Ok(c),
+            None => self.allowed_cpu(affinity),
+        }
+    }
+
     /// Moves at most one ready thread between started CPUs to even out their
     /// [`Scheduler::runnable`] counts, and returns the move.
     ///

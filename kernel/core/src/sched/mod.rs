@@ -770,6 +770,11 @@ impl<const THREADS: usize, const CPUS: usize> Scheduler<THREADS, CPUS> {
         Ok(Some((self.id_of(i)?, self.slot(i)?.exit_code)))
     }
 
+    /// Exited threads, on any CPU, waiting for [`Scheduler::take_reapable`].
+    pub fn reapable(&self) -> usize {
+        self.cpus.iter().map(|c| c.reap.len).sum()
+    }
+
     /// Frees the slot of a reapable (or reaped) thread. Its generation is bumped, so `id` and
     /// every copy of it become stale.
     pub fn release(&mut self, id: ThreadId) -> Result<(), SchedError> {

@@ -927,6 +927,23 @@ fn balance_spreads_threads_one_per_call() {
 }
 
 #[test]
+fn place_picks_the_least_loaded_allowed_started_cpu() {
+    let (mut s, _) = started::<32, 4>(3);
+    // CPU 3 is not started: nothing is placed there, even when the set names only it.
+    assert_eq!(s.place(CpuSet::all()), Ok(0));
+    s.create(Priority::Normal, 0).unwrap();
+    assert_eq!(s.place(CpuSet::all()), Ok(1));
+    s.create(Priority::Normal, 1).unwrap();
+    assert_eq!(s.place(CpuSet::all()), Ok(2));
+    s.create(Priority::Normal, 2).unwrap();
+    s.create(Priority::Normal, 2).unwrap();
+    assert_eq!(s.place(CpuSet::single(1).with(2)), Ok(1));
+    assert_eq!(s.place(CpuSet::single(3)), Ok(3));
+    assert_eq!(s.place(CpuSet::EMPTY), Err(SchedError::AffinityViolation));
+    check(&s);
+}
+
+#[test]
 fn balance_respects_affinity() {
     let (mut s, _) = started::<32, 4>(2);
     let pinned: Vec<_> =

@@ -4,7 +4,8 @@
 //! pattern derived from `i` in the rest. Every reply must carry `i + 1`, the pattern intact,
 //! and come from the same non-zero Principal (the pong service's, stamped by the kernel).
 //!
-//! Output: `[ping] 10000 round trips, 0 lost, <n> ns per round trip` (exit 0), or one
+//! Output: `[ping] 10000 round trips, 0 lost, <n> ns per round trip` and `[ping] ran on CPU
+//! <c>` (exit 0), or one
 //! `[ping] LOST ...` / `[ping] CORRUPT ...` line for the first bad round trip (exit 1).
 #![no_std]
 #![no_main]
@@ -85,6 +86,7 @@ fn run() -> Result<i32, SysError> {
     let elapsed = sys::time()?.saturating_sub(started);
     let per_round = elapsed.as_nanos() / u128::from(ROUNDS);
     println!("[ping] {ROUNDS} round trips, 0 lost, {per_round} ns per round trip");
+    println!("[ping] ran on CPU {}", sys::cpu_id());
     Ok(0)
 }
 

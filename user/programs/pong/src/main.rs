@@ -4,7 +4,7 @@
 //! u64, are incremented by one (a payload shorter than 8 bytes comes back unchanged). Messages
 //! that are not calls are ignored. It runs until killed.
 //!
-//! Output: `[pong] ready` once; `[pong] ...` error lines only when something goes wrong. Exit
+//! Output: `[pong] ready on CPU <c>` once; `[pong] ...` error lines only when something goes wrong. Exit
 //! code 1 if it holds no `pong` capability or loses it.
 #![no_std]
 #![no_main]
@@ -19,7 +19,7 @@ fn main() -> i32 {
         println!("[pong] no pong capability");
         return 1;
     };
-    println!("[pong] ready");
+    println!("[pong] ready on CPU {}", libsys::sys::cpu_id());
     let mut payload = [0u8; MAX_PAYLOAD];
     loop {
         let request = match ipc::receive_verified(slot, Timeout::Forever) {

@@ -7,7 +7,7 @@
 //! console-read, console-write, spawn, audit-read, kill, power and send on `echo`.
 //!
 //! Output: `CambiOS shell: type 'help'`, then the prompt `cambios> `. Commands: `help`, `ps`,
-//! `whoami`, `caps`, `audit`, `echo <text>`, `uptime`, `mem`, `kill <pid>`, `run <module>`,
+//! `whoami`, `caps`, `audit`, `echo <text>`, `uptime`, `mem`, `cpus`, `kill <pid>`, `run <module>`,
 //! `poweroff`, `reboot`; anything else prints `unknown command '<x>'; type 'help'`. A failing
 //! command prints `<command>: <ErrorName> (<reason>)`.
 #![no_std]
@@ -17,7 +17,7 @@ use core::time::Duration;
 
 use libsys::abi::audit::{Event, EventKind};
 use libsys::abi::ipc::{CapKind, MAX_PAYLOAD};
-use libsys::abi::syscall::ProcRecord;
+use libsys::abi::syscall::{CpuRecord, ProcRecord};
 use libsys::{ExitStatus, Message, Pid, Principal, SysError, Timeout, WellKnown, ipc, print, println, sys};
 
 libsys::entry!(main);
@@ -223,6 +223,7 @@ fn run_line(line: &str) {
         "echo" => echo(args),
         "uptime" => uptime(),
         "mem" => mem(),
+        "cpus" => cpus(),
         "kill" => kill(args),
         "run" => run(args),
         "poweroff" => Err(sys::power_off()),
@@ -247,6 +248,7 @@ fn help() {
     println!("  echo <text>   send <text> through the echo service");
     println!("  uptime        time since boot");
     println!("  mem           physical memory");
+    println!("  cpus          CPUs with their timer ticks and run queues");
     println!("  kill <pid>    end a process");
     println!("  run <module>  start a boot module and wait for it");
     println!("  poweroff      power the machine off");
@@ -266,6 +268,19 @@ fn ps() -> Result<(), SysError> {
         };
         let principal = Principal(p.principal).short();
         println!("{:>5} {:>5}  {:<16}  {:<16}  {:<8} {:>3}", p.pid, p.parent, p.name_str(), principal, state, p.cpu);
+    }
+    Ok(())
+}
+
+fn cpus() -> Result<(), SysError> {
+    let mut records = [CpuRecord::default(); 8];
+    let n = sys::cpu_list(&mut records)?;
+    let online = records.iter().take(n).filter(|c| c.online).count();
+    println!("{online} CPUs online; this shell runs on CPU {}", sys::cpu_id());
+    println!("{:>3}  {:>10}  {:>10}  {:>8}  {:>5}  {:>4}", "CPU", "ID", "TICKS", "IPIS", "READY", "BUSY");
+    for c in records.iter().take(n).filter(|c| c.online) {
+        let busy = if c.running > 0 { "yes" } else { "no" };
+        println!("{:>3}  {:>#10x}  {:>10}  {:>8}  {:>5}  {:>4}", c.index, c.hw_id, c.ticks, c.ipis, c.ready, busy);
     }
     Ok(())
 }

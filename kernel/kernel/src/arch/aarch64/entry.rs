@@ -23,8 +23,9 @@
 //! 5. programs MAIR/TCR, turns the MMU and caches on, and jumps to the upper half through an
 //!    absolute address (PC-relative reach from `.boot` to the upper half is impossible).
 //!
-//! `aarch64_high_entry` (in `.text`, upper half) sets the boot stack, installs the vector
-//! table, clears `.bss`, unmasks SErrors and calls [`aarch64_rust_entry`].
+//! `aarch64_high_entry` (in `.text`, upper half) sets the boot stack, points `TPIDR_EL1` at
+//! logical CPU 0's per-CPU record (`percpu.rs`), installs the vector table, clears `.bss`,
+//! unmasks SErrors and calls [`aarch64_rust_entry`].
 //!
 //! `aarch64_secondary_start` (also in `.boot`) is where PSCI `CPU_ON` starts the other CPUs
 //! (`smp.rs`); it shares the EL2 → EL1 drop (`aarch64_el2_to_el1`) and the early identity map.
@@ -253,7 +254,7 @@ aarch64_secondary_start:
     msr sctlr_el1, x9
     msr cpacr_el1, xzr
     isb
-    /* Record: tcr, ttbr1, mair, sctlr, stack top, index, pan, cpacr (smp.rs `CpuBoot`). */
+    /* Record: tcr, ttbr1, mair, sctlr, stack top, per-CPU record, pan, cpacr (smp.rs `CpuBoot`). */
     ldp x20, x21, [x19]
     ldp x22, x23, [x19, #16]
     ldp x24, x25, [x19, #32]
@@ -339,6 +340,10 @@ aarch64_high_entry:
     adrp x9, __boot_stack_top
     add x9, x9, :lo12:__boot_stack_top
     mov sp, x9
+    /* The boot CPU is logical CPU 0: TPIDR_EL1 = &PER_CPU[0] (percpu.rs). */
+    adrp x9, {per_cpu}
+    add x9, x9, :lo12:{per_cpu}
+    msr tpidr_el1, x9
     adrp x9, aarch64_vectors
     add x9, x9, :lo12:aarch64_vectors
     msr vbar_el1, x9
@@ -379,6 +384,7 @@ __boot_stack_top:
     tcr = const TCR_BASE,
     uart = const EARLY_UART,
     rust_entry = sym aarch64_rust_entry,
+    per_cpu = sym super::percpu::PER_CPU,
     epd0 = const super::paging::TCR_EPD0,
     wxn = const super::paging::SCTLR_WXN,
 );
@@ -394,6 +400,8 @@ pub fn entry_el() -> u64 {
 /// The Rust entry, on the boot stack in the upper half with the early tables active and
 /// exceptions other than SError masked.
 extern "C" fn aarch64_rust_entry(dtb_phys: u64, entry_el: u64) -> ! {
+    // The boot CPU's emergency stack and affinity (its TPIDR_EL1 already points there).
+    let _ = super::percpu::prepare(0, super::smp::boot_cpu_id());
     ENTRY_EL.store(entry_el, Ordering::Relaxed);
     let info = match crate::device_tree::boot_info(dtb_phys, BootProtocol::ArmImage) {
         Ok(info) => info,

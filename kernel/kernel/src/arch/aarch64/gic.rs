@@ -3,11 +3,26 @@
 //! redistributor (private peripheral interrupts such as the timer) and the system-register CPU
 //! interface (`ICC_*_EL1`).
 //!
-//! Every interrupt the kernel uses is Non-secure group 1, level-sensitive, priority 0xa0, and
-//! routed to the boot CPU (affinity routing, `GICD_CTLR.ARE_NS`). An IRQ is acknowledged with
-//! `ICC_IAR1_EL1`, dispatched (timer, serial receive) and completed with `ICC_EOIR1_EL1`
-//! (EOImode 0: priority drop and deactivation together). INTIDs 1020-1023 are special
-//! (spurious); an interrupt nobody asked for is counted, disabled and completed.
+//! Every interrupt the kernel uses is Non-secure group 1 and priority 0xa0; the serial
+//! receive interrupt (a level-sensitive SPI) is routed to the boot CPU (affinity routing,
+//! `GICD_CTLR.ARE_NS`). An IRQ is acknowledged with `ICC_IAR1_EL1`, dispatched (timer,
+//! reschedule SGI, serial receive) and completed with `ICC_EOIR1_EL1` (EOImode 0: priority
+//! drop and deactivation together). INTIDs 1020-1023 are special (spurious); an interrupt
+//! nobody asked for is counted, disabled and completed.
+//!
+//! Per CPU: each CPU finds its own redistributor (by `GICR_TYPER` affinity, kept in its
+//! per-CPU record, `percpu.rs`), wakes it (`GICR_WAKER`), configures its SGIs and PPIs
+//! (group 1, priority, all disabled and cleared), enables the timer PPI and the reschedule
+//! SGI ([`RESCHEDULE_SGI`]) there, and sets up its own CPU interface (`ICC_SRE_EL1`,
+//! `ICC_PMR_EL1`, `ICC_BPR1_EL1`, `ICC_CTLR_EL1`, `ICC_IGRPEN1_EL1`): the boot CPU in
+//! [`init_interrupts`], the others in [`init_secondary`].
+//!
+//! The reschedule IPI is SGI [`RESCHEDULE_SGI`] sent with `ICC_SGI1R_EL1` to one CPU named by
+//! its MPIDR affinity (Aff3.Aff2.Aff1 and a target-list bit for Aff0; Aff0 above 15 needs the
+//! range selector, `GICD_TYPER.RSS` and `ICC_CTLR_EL1.RSS`). A `dsb ishst` before the write
+//! makes the sender's memory writes (the run queue it changed) visible before the interrupt
+//! can be taken; the receiver acknowledges and completes it before looking at its run queue,
+//! so a request sent while it looks is not lost (the SGI is pending again).
 //!
 //! Register offsets are from the GICv3/v4 architecture specification (Arm IHI 0069).
 
@@ -35,6 +50,10 @@ const GICD_CTLR_ENABLE_G1: u32 = 1 << 0;
 const GICD_CTLR_ENABLE_G1A: u32 = 1 << 1;
 const GICD_CTLR_ARE_NS: u32 = 1 << 4;
 const GICD_CTLR_RWP: u32 = 1 << 31;
+/// GICD_TYPER.RSS: SGIs can target Aff0 values 0-255 (range selector).
+const GICD_TYPER_RSS: u32 = 1 << 26;
+/// ICC_CTLR_EL1.RSS: the CPU interface supports the range selector.
+const ICC_CTLR_RSS: u64 = 1 << 18;
 
 // Redistributor, RD_base frame.
 const GICR_CTLR: u64 = 0x0000;
@@ -53,6 +72,8 @@ const GICR_FRAMES_V4: u64 = 0x4_0000;
 
 /// Priority of every kernel interrupt (lower is more urgent; 0xff in PMR lets all through).
 const PRIORITY: u8 = 0xa0;
+/// The software-generated interrupt that asks a CPU to reschedule.
+pub const RESCHEDULE_SGI: u32 = 1;
 /// First shared peripheral interrupt.
 const FIRST_SPI: u32 = 32;
 /// INTIDs 1020-1023 are special (1023: spurious).
@@ -63,8 +84,8 @@ const POLL_SPINS: u32 = 1_000_000;
 const MAX_PER_EXCEPTION: u32 = 32;
 
 static GICD_BASE: AtomicU64 = AtomicU64::new(0);
-/// RD_base of the boot CPU's redistributor (physical).
-static GICR_BASE: AtomicU64 = AtomicU64::new(0);
+/// The device tree's redistributor region (physical start, length), searched by every CPU.
+static GICR_REGION: (AtomicU64, AtomicU64) = (AtomicU64::new(0), AtomicU64::new(0));
 static UART_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
 static TIMER_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
 static UNEXPECTED: AtomicU64 = AtomicU64::new(0);
@@ -86,15 +107,31 @@ fn gicd_write(offset: u64, value: u32) {
     unsafe { core::ptr::write_volatile(mmio32(&GICD_BASE, offset), value) }
 }
 
-fn gicr_read(offset: u64) -> u32 {
-    // SAFETY: GICR_BASE is this CPU's redistributor (RD_base and SGI_base frames, 128 KiB),
-    // found inside the device-tree region, which is mapped as a device window.
-    unsafe { core::ptr::read_volatile(mmio32(&GICR_BASE, offset)) }
+/// RD_base of the running CPU's redistributor (physical; 0 until this CPU found it).
+fn gicr_base() -> u64 {
+    super::percpu::this_cpu().map_or(0, |c| c.gicr_base.load(Ordering::Relaxed))
 }
 
+/// Reads a register of the running CPU's redistributor (0 before it is known).
+fn gicr_read(offset: u64) -> u32 {
+    let base = gicr_base();
+    if base == 0 {
+        return 0;
+    }
+    // SAFETY: `base` is this CPU's redistributor (RD_base and SGI_base frames, 128 KiB),
+    // found inside the device-tree region, which is mapped as a device window; every offset
+    // used is inside those frames.
+    unsafe { core::ptr::read_volatile((hhdm_base() + base + offset) as *const u32) }
+}
+
+/// Writes a register of the running CPU's redistributor (nothing before it is known).
 fn gicr_write(offset: u64, value: u32) {
+    let base = gicr_base();
+    if base == 0 {
+        return;
+    }
     // SAFETY: as in `gicr_read`.
-    unsafe { core::ptr::write_volatile(mmio32(&GICR_BASE, offset), value) }
+    unsafe { core::ptr::write_volatile((hhdm_base() + base + offset) as *mut u32, value) }
 }
 
 fn wait_clear(read: fn(u64) -> u32, offset: u64, bit: u32, what: &'static str) -> Result<(), KernelError> {
@@ -149,6 +186,13 @@ fn icc_eoi(intid: u32) {
     };
 }
 
+fn icc_ctlr_read() -> u64 {
+    let v: u64;
+    // SAFETY: reading ICC_CTLR_EL1 has no side effects.
+    unsafe { core::arch::asm!("mrs {0}, s3_0_c12_c12_4", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
 /// This CPU's affinity as GICR_TYPER reports it (Aff3.Aff2.Aff1.Aff0).
 fn affinity_u32(mpidr: u64) -> u64 {
     (((mpidr >> 32) & 0xff) << 24) | (mpidr & 0xff_ffff)
@@ -159,7 +203,8 @@ fn affinity_route(mpidr: u64) -> u64 {
     mpidr & 0xff_00ff_ffff
 }
 
-/// Initialises the GICv3 for the boot CPU and routes the serial receive interrupt to it.
+/// Initialises the GICv3 distributor and the boot CPU's redistributor and CPU interface, and
+/// routes the serial receive interrupt to the boot CPU.
 pub fn init_interrupts(info: &BootInfo) -> Result<IrqReport, KernelError> {
     let (distributor, redistributor) = match info.interrupt_controller {
         InterruptController::GicV3 { distributor, redistributor } => (distributor, redistributor),
@@ -173,10 +218,6 @@ pub fn init_interrupts(info: &BootInfo) -> Result<IrqReport, KernelError> {
     }
     if (super::cpu::id_aa64pfr0() >> 24) & 0xf == 0 {
         return Err(KernelError::Hardware("CPU has no GIC system-register interface"));
-    }
-    icc_sre_write(icc_sre_read() | 0b111);
-    if icc_sre_read() & 1 == 0 {
-        return Err(KernelError::Hardware("ICC_SRE_EL1.SRE does not stick (GIC system registers disabled by EL2/EL3)"));
     }
     GICD_BASE.store(distributor.start, Ordering::Relaxed);
 
@@ -203,10 +244,34 @@ pub fn init_interrupts(info: &BootInfo) -> Result<IrqReport, KernelError> {
     gicd_write(GICD_CTLR, GICD_CTLR_ARE_NS | GICD_CTLR_ENABLE_G1A | GICD_CTLR_ENABLE_G1);
     wait_clear(gicd_read, GICD_CTLR, GICD_CTLR_RWP, "GICD_CTLR.RWP stuck after enabling the distributor")?;
 
-    // This CPU's redistributor.
-    let mpidr = super::cpu::mpidr();
-    let rd = find_redistributor(redistributor.start, redistributor.len(), affinity_u32(mpidr))?;
-    GICR_BASE.store(rd, Ordering::Relaxed);
+    GICR_REGION.0.store(redistributor.start, Ordering::Relaxed);
+    GICR_REGION.1.store(redistributor.len(), Ordering::Relaxed);
+    init_this_cpu()?;
+
+    let uart_irq = info.uart.and_then(|u| u.irq).filter(|&intid| (FIRST_SPI..max_intid).contains(&intid));
+    if let Some(intid) = uart_irq {
+        enable_spi(intid, affinity_route(super::cpu::mpidr()));
+        UART_INTID.store(intid, Ordering::Relaxed);
+        super::uart::enable_rx_interrupt();
+    }
+    Ok(IrqReport { controller: "GICv3 (affinity routing, system-register CPU interface)", lines, uart_irq })
+}
+
+/// Sets up the running CPU's redistributor and CPU interface: wakes the redistributor,
+/// configures its SGIs and PPIs (group 1, priority [`PRIORITY`], disabled, not pending),
+/// enables the reschedule SGI, then enables the system-register CPU interface.
+fn init_this_cpu() -> Result<(), KernelError> {
+    if (super::cpu::id_aa64pfr0() >> 24) & 0xf == 0 {
+        return Err(KernelError::Hardware("CPU has no GIC system-register interface"));
+    }
+    icc_sre_write(icc_sre_read() | 0b111);
+    if icc_sre_read() & 1 == 0 {
+        return Err(KernelError::Hardware("ICC_SRE_EL1.SRE does not stick (GIC system registers disabled by EL2/EL3)"));
+    }
+    let this = super::percpu::this_cpu().ok_or(KernelError::NotInitialised("per-CPU record"))?;
+    let (start, len) = (GICR_REGION.0.load(Ordering::Relaxed), GICR_REGION.1.load(Ordering::Relaxed));
+    let rd = find_redistributor(start, len, affinity_u32(super::cpu::mpidr()))?;
+    this.gicr_base.store(rd, Ordering::Relaxed);
     gicr_write(GICR_WAKER, gicr_read(GICR_WAKER) & !GICR_WAKER_PROCESSOR_SLEEP);
     wait_clear(
         gicr_read,
@@ -219,19 +284,51 @@ pub fn init_interrupts(info: &BootInfo) -> Result<IrqReport, KernelError> {
     gicr_write(GICR_SGI + GICD_ICPENDR, u32::MAX);
     gicr_write(GICR_SGI + GICD_IGROUPR, u32::MAX);
     gicr_write(GICR_SGI + GICD_IGRPMODR, 0);
+    let priorities = u32::from_ne_bytes([PRIORITY; 4]);
     for first in (0..32u64).step_by(4) {
         gicr_write(GICR_SGI + GICD_IPRIORITYR + first, priorities);
     }
-
+    gicr_write(GICR_SGI + GICD_ISENABLER, 1 << RESCHEDULE_SGI);
     icc_setup();
+    Ok(())
+}
 
-    let uart_irq = info.uart.and_then(|u| u.irq).filter(|&intid| (FIRST_SPI..max_intid).contains(&intid));
-    if let Some(intid) = uart_irq {
-        enable_spi(intid, affinity_route(mpidr));
-        UART_INTID.store(intid, Ordering::Relaxed);
-        super::uart::enable_rx_interrupt();
+/// Sets up a secondary CPU's redistributor and CPU interface (after the boot CPU ran
+/// [`init_interrupts`]); its interrupts stay masked in `DAIF`.
+pub fn init_secondary() -> Result<(), KernelError> {
+    if GICD_BASE.load(Ordering::Relaxed) == 0 {
+        return Err(KernelError::NotInitialised("GIC distributor"));
     }
-    Ok(IrqReport { controller: "GICv3 (affinity routing, system-register CPU interface)", lines, uart_irq })
+    init_this_cpu()
+}
+
+/// True when `affinity` (MPIDR affinity fields) can be named in `ICC_SGI1R_EL1` from this
+/// CPU: Aff0 below 16, or range selectors supported by the distributor and this CPU.
+pub fn sgi_can_target(affinity: u64) -> bool {
+    affinity & 0xff < 16 || (gicd_read(GICD_TYPER) & GICD_TYPER_RSS != 0 && icc_ctlr_read() & ICC_CTLR_RSS != 0)
+}
+
+/// Sends SGI `intid` (0-15) to the one CPU with MPIDR affinity `affinity`.
+pub fn send_sgi(affinity: u64, intid: u32) {
+    let aff0 = affinity & 0xff;
+    let value = (((affinity >> 32) & 0xff) << 48)
+        | ((aff0 >> 4) << 44)
+        | (((affinity >> 16) & 0xff) << 32)
+        | (u64::from(intid & 0xf) << 24)
+        | (((affinity >> 8) & 0xff) << 16)
+        | (1 << (aff0 & 0xf));
+    // SAFETY: `dsb ishst` makes this CPU's earlier memory writes visible to the target before
+    // the SGI can reach it; writing ICC_SGI1R_EL1 only generates a group-1 SGI for that CPU
+    // (IRM = 0: the target list); the `isb` makes the write take effect now.
+    unsafe {
+        core::arch::asm!(
+            "dsb ishst",
+            "msr s3_0_c12_c11_5, {0}",
+            "isb",
+            in(reg) value,
+            options(nostack, preserves_flags)
+        )
+    };
 }
 
 /// Finds the redistributor whose GICR_TYPER affinity is `affinity`; returns its RD_base.
@@ -267,12 +364,13 @@ fn enable_spi(intid: u32, route: u64) {
     gicd_write(GICD_ISENABLER + u64::from(intid / 32) * 4, 1 << (intid % 32));
 }
 
-/// Enables private interrupt `intid` (0-31) on this CPU and dispatches it to the timer.
+/// Enables private interrupt `intid` (0-31) on the running CPU and dispatches it to the
+/// timer (on every CPU: each CPU's timer raises the same PPI number on its own redistributor).
 pub fn enable_timer_ppi(intid: u32) -> Result<(), KernelError> {
     if intid >= FIRST_SPI {
         return Err(KernelError::Hardware("timer interrupt is not a private peripheral interrupt"));
     }
-    if GICR_BASE.load(Ordering::Relaxed) == 0 {
+    if gicr_base() == 0 {
         return Err(KernelError::NotInitialised("GIC redistributor"));
     }
     TIMER_INTID.store(intid, Ordering::Relaxed);
@@ -315,6 +413,12 @@ pub fn on_interrupt() {
         }
         if intid == timer {
             super::timer::on_interrupt();
+        } else if intid == RESCHEDULE_SGI {
+            // Completed before the scheduler looks at the run queue: a request sent meanwhile
+            // makes the SGI pending again instead of being lost.
+            icc_eoi(intid);
+            crate::smp::on_reschedule_ipi();
+            continue;
         } else if intid == uart {
             super::uart::clear_rx_interrupt();
             crate::monitor::on_serial_interrupt();

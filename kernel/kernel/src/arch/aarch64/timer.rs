@@ -7,8 +7,15 @@
 //! blocked for several periods the missed ticks are skipped, not replayed. The counter's
 //! frequency is `CNTFRQ_EL0`, which the firmware programs (62.5 MHz on QEMU `virt` with a
 //! Cortex-A72): no calibration needed.
+//!
+//! Every CPU has its own timer and its own deadline grid (one [`PeriodicDeadline`] per
+//! logical CPU, touched only by that CPU with IRQs masked): the boot CPU starts it in
+//! [`init_timer`], each secondary CPU in [`init_secondary`] with the same period and PPI
+//! (the counter itself is shared by all CPUs).
 
-use kernel_boot::BootInfo;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use kernel_boot::{BootInfo, MAX_CPUS};
 use kernel_core::clock::{PeriodicDeadline, period_ticks};
 use kernel_core::sync::LockClass;
 
@@ -25,7 +32,13 @@ const CTL_ENABLE: u64 = 1 << 0;
 /// CNTP_CTL_EL0.IMASK.
 const CTL_IMASK: u64 = 1 << 1;
 
-static DEADLINE: SpinLock<Option<PeriodicDeadline>> = SpinLock::new(LockClass::Timer, None);
+/// Each CPU's deadlines, by logical index.
+static DEADLINES: [SpinLock<Option<PeriodicDeadline>>; MAX_CPUS] =
+    [const { SpinLock::new(LockClass::Timer, None) }; MAX_CPUS];
+/// The tick period in counter ticks (0 until [`init_timer`]).
+static PERIOD: AtomicU64 = AtomicU64::new(0);
+/// The timer's private interrupt (u32::MAX until [`init_timer`]).
+static INTID: AtomicU32 = AtomicU32::new(u32::MAX);
 
 /// The free-running physical counter.
 pub fn counter() -> u64 {
@@ -63,21 +76,29 @@ fn silence() {
     unsafe { core::arch::asm!("msr cntp_ctl_el0, {0}", "isb", in(reg) CTL_IMASK, options(nostack, preserves_flags)) };
 }
 
-/// Starts the periodic tick at `hz`.
+/// Starts the running CPU's tick: the first deadline one `period` from now, then its PPI.
+fn start(period: u64, intid: u32) -> Result<(), KernelError> {
+    let deadline = PeriodicDeadline::new(counter(), period)?;
+    let slot = DEADLINES.get(super::percpu::cpu_index()).ok_or(KernelError::NotInitialised("per-CPU timer"))?;
+    {
+        let mut slot = slot.lock();
+        arm(deadline.next());
+        *slot = Some(deadline);
+    }
+    super::gic::enable_timer_ppi(intid)
+}
+
+/// Starts the periodic tick at `hz` on the boot CPU.
 pub fn init_timer(info: &BootInfo, hz: u32) -> Result<TimerReport, KernelError> {
     let counter_hz = frequency();
     if counter_hz == 0 {
         return Err(KernelError::Hardware("CNTFRQ_EL0 is zero: the firmware did not set the counter frequency"));
     }
     let period = period_ticks(counter_hz, hz)?;
-    let deadline = PeriodicDeadline::new(counter(), period)?;
-    {
-        let mut slot = DEADLINE.lock();
-        arm(deadline.next());
-        *slot = Some(deadline);
-    }
     let intid = info.arm_timer.map_or(DEFAULT_TIMER_INTID, |t| t.phys_el1);
-    super::gic::enable_timer_ppi(intid)?;
+    start(period, intid)?;
+    PERIOD.store(period, Ordering::Relaxed);
+    INTID.store(intid, Ordering::Relaxed);
     Ok(TimerReport {
         source: match (intid, info.arm_timer.is_some()) {
             (DEFAULT_TIMER_INTID, true) => {
@@ -93,10 +114,29 @@ pub fn init_timer(info: &BootInfo, hz: u32) -> Result<TimerReport, KernelError> 
     })
 }
 
+/// Stops the running CPU's timer (a CPU that failed to start parks without ticks).
+pub fn stop() {
+    silence();
+}
+
+/// Starts the tick of a secondary CPU at the boot CPU's rate (IRQs masked; the first tick is
+/// taken once the CPU unmasks them).
+pub fn init_secondary() -> Result<(), KernelError> {
+    let (period, intid) = (PERIOD.load(Ordering::Relaxed), INTID.load(Ordering::Relaxed));
+    if period == 0 {
+        return Err(KernelError::NotInitialised("timer"));
+    }
+    start(period, intid)
+}
+
 /// Timer interrupt: arm the next deadline (which lowers the level-triggered line) and count
 /// the tick (an interrupt that arrives before the deadline re-arms it and is not a tick).
 pub fn on_interrupt() {
-    let next = DEADLINE.lock().as_mut().map(|d| {
+    let Some(slot) = DEADLINES.get(super::percpu::cpu_index()) else {
+        silence();
+        return;
+    };
+    let next = slot.lock().as_mut().map(|d| {
         let now = counter();
         (d.is_due(now), d.advance(now).next_deadline)
     });

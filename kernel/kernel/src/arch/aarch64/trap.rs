@@ -25,16 +25,19 @@
 //! Kernel stack overflow: the kernel runs on SP_EL1. Before a kernel entry stores anything it
 //! checks whether the frame would land in the guard region of a kernel stack slot (the slots
 //! are 128 KiB apart inside a 512 MiB area; the lower 64 KiB of each slot is never mapped, see
-//! `layout.rs`). That check needs only x0, parked in `TPIDR_EL1`: the area test is an
+//! `layout.rs`). That check needs only x0, parked in `TPIDRRO_EL0`: the area test is an
 //! arithmetic shift of SP compared with a small constant, the guard test is bit 16 of SP. On
-//! overflow the entry moves to a dedicated emergency stack (exception stack slot 0, with its own
-//! guard region), parking the kind in `TPIDRRO_EL0` and the interrupted SP in `SP_EL0` on the
-//! way. Both are EL0 state (the user's read-only thread pointer, zero today, and the user stack
-//! pointer); this path never returns to any thread, so clobbering them is harmless. Entries
-//! from EL0 need no check: they start at the top of the thread's kernel stack.
-//! `TPIDR_EL1` is therefore a scratch register of the vector entries: per-CPU data (the SMP
-//! issue) must live elsewhere, or the entries must keep x0 somewhere else. The emergency stack
-//! is a single one for the boot CPU; SMP needs one per CPU.
+//! overflow the entry moves to the running CPU's emergency stack (its first exception-stack
+//! slot, with its own guard region; `percpu.rs` keeps its top, found through `TPIDR_EL1`),
+//! parking the entry number in `SP_EL0` on the way; SP and x0 are then exchanged with
+//! arithmetic alone, so no further register is needed. `SP_EL0` is the user stack pointer,
+//! which this path (it never returns to any thread) may clobber. Entries from EL0 need no
+//! check: they start at the top of the thread's kernel stack.
+//!
+//! `TPIDRRO_EL0` is the user's read-only thread pointer, which CambiOS keeps zero for every
+//! thread: it is the vectors' scratch register, and the only path back to EL0
+//! (`aarch64_trap_return`) zeroes it, so user code never sees a kernel value in it.
+//! `TPIDR_EL1` is left to the per-CPU pointer (`percpu.rs`).
 //!
 //! A fault while the report is being printed is not reported again (that could recurse
 //! without end): a fixed line is written and the machine stops.
@@ -97,7 +100,7 @@ core::arch::global_asm!(
     .macro aarch64_ventry kind
     .balign 0x80
     sub sp, sp, #{frame}
-    msr tpidr_el1, x0
+    msr tpidrro_el0, x0
     mov x0, sp
     asr x0, x0, #{area_shift}
     cmn x0, #{area_tag}
@@ -106,7 +109,7 @@ core::arch::global_asm!(
     tbz x0, #{stack_bit}, 2f
 1:  add x0, sp, #{frame}
     str x0, [sp, #{sp_off}]
-    mrs x0, tpidr_el1
+    mrs x0, tpidrro_el0
     stp x0, x1, [sp]
     mov x1, #\kind
     b aarch64_trap_save
@@ -146,19 +149,23 @@ aarch64_vectors:
     aarch64_ventry_user 14
     aarch64_ventry_user 15
 
-    /* x0 = entry number, TPIDR_EL1 = interrupted x0, SP = interrupted SP - frame (guard). */
+    /* x0 = entry number, TPIDRRO_EL0 = interrupted x0, SP = interrupted SP - frame (in a
+       guard region). Park the entry number in SP_EL0, find this CPU's emergency stack through
+       TPIDR_EL1 (percpu.rs), then exchange SP and x0 arithmetically (no third register):
+       SP = S + E, x0 = (S + E) - E = S, SP = (S + E) - S = E. */
 aarch64_trap_overflow:
-    msr tpidrro_el0, x0
-    mov x0, sp
-    add x0, x0, #{frame}
     msr sp_el0, x0
-    ldr x0, ={emergency_top}
-    sub sp, x0, #{frame}
-    mrs x0, sp_el0
-    str x0, [sp, #{sp_off}]
     mrs x0, tpidr_el1
+    ldr x0, [x0, #{emergency_off}]
+    sub x0, x0, #{frame}
+    add sp, sp, x0
+    sub x0, sp, x0
+    sub sp, sp, x0
+    add x0, x0, #{frame}
+    str x0, [sp, #{sp_off}]
+    mrs x0, tpidrro_el0
     stp x0, x1, [sp]
-    mrs x1, tpidrro_el0
+    mrs x1, sp_el0
     orr x1, x1, #{overflow}
     /* fall through */
 
@@ -198,6 +205,8 @@ aarch64_trap_return:
     b.ne 3f
     ldr x2, [sp, #{sp_off}]
     msr sp_el0, x2
+    /* TPIDRRO_EL0 is the vectors' scratch register: EL0 only ever sees it zero. */
+    msr tpidrro_el0, xzr
 3:  ldp x0, x1, [sp]
     ldp x2, x3, [sp, #16]
     ldp x4, x5, [sp, #32]
@@ -216,11 +225,9 @@ aarch64_trap_return:
     ldr x30, [sp, #240]
     add sp, sp, #{frame}
     eret
-    /* The literal pool (emergency stack address) goes here, after the code. */
-    .ltorg
 
 "#,
-    emergency_top = const crate::layout::exception_stack(0).1,
+    emergency_off = const super::percpu::EMERGENCY_TOP_OFFSET,
     frame = const FRAME_SIZE,
     sp_off = const SP_OFFSET,
     elr_off = const ELR_OFFSET,
@@ -252,9 +259,9 @@ pub fn init_traps() -> Result<TrapReport, KernelError> {
     unsafe { core::arch::asm!("msr vbar_el1, {0}", "isb", in(reg) vectors, options(nostack, preserves_flags)) };
     Ok(TrapReport {
         detail: if super::entry::entry_el() == 2 {
-            "VBAR_EL1, 16 vectors, full register frame, guarded 64 KiB emergency stack for kernel stack overflow (entered at EL2, running at EL1)"
+            "VBAR_EL1, 16 vectors, full register frame, guarded 64 KiB emergency stack per CPU for kernel stack overflow (entered at EL2, running at EL1)"
         } else {
-            "VBAR_EL1, 16 vectors, full register frame, guarded 64 KiB emergency stack for kernel stack overflow (entered at EL1)"
+            "VBAR_EL1, 16 vectors, full register frame, guarded 64 KiB emergency stack per CPU for kernel stack overflow (entered at EL1)"
         },
     })
 }

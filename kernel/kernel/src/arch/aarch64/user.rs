@@ -6,7 +6,9 @@
 //!   A thread leaves for EL0 only through `aarch64_trap_return`, which pops its frame off the
 //!   top of its kernel stack, so `SP_EL1` holds that top for as long as the thread runs in EL0
 //!   and the next entry builds its frame right below it: the hardware needs no per-thread
-//!   setting. [`set_kernel_stack`] records the top so the entry can check that invariant.
+//!   setting. [`set_kernel_stack`] records the top in the running CPU's per-CPU record
+//!   (`percpu.rs`) so the entry can check that invariant; the scheduler calls it on the CPU
+//!   that switches to the thread, right before the switch.
 //!   The user stack pointer stays in `SP_EL0` while the thread is in the kernel (the kernel
 //!   runs on `SP_EL1`, EL1h) and is saved in the frame and restored from it, like x0-x30,
 //!   `ELR_EL1` and `SPSR_EL1`.
@@ -21,12 +23,29 @@
 //!   FP/SIMD registers except in [`fp_save`]/[`fp_restore`], which the scheduler calls at every
 //!   switch: q0-q31, FPCR and FPSR of each thread.
 //! * **Address spaces**: the kernel half lives in TTBR1 and is shared by every address space
-//!   without copying; a user root is a TTBR0 tree of its own. Without ASIDs every change of
-//!   TTBR0 invalidates the TLB. The kernel root (idle threads) means "no user space": TTBR0
-//!   walks are disabled (`TCR_EL1.EPD0`) and the TLB flushed, the kernel root itself is never
-//!   loaded into TTBR0. User pages are non-global (nG), never executable at EL1 (PXN), and with
-//!   `SCTLR_EL1.WXN` never both writable and executable. PAN stays on: the kernel copies user
-//!   memory through the direct map (`crate::usercopy`).
+//!   without copying; a user root is a TTBR0 tree of its own. ASIDs are not used (every user
+//!   tree runs with ASID 0), so every change of TTBR0 invalidates this CPU's whole TLB
+//!   (`tlbi vmalle1`, walk caches included). The kernel root (idle threads) means "no user
+//!   space": TTBR0 walks are disabled (`TCR_EL1.EPD0`) and the TLB flushed, the kernel root
+//!   itself is never loaded into TTBR0. A CPU therefore holds translations of a user tree only
+//!   while it runs that tree's (single) thread: switching away always flushes, so a CPU that
+//!   switches to a space finds no stale entries of an older space, even one whose root frame
+//!   was freed and reused. User pages are non-global (nG), never executable at EL1 (PXN), and
+//!   with `SCTLR_EL1.WXN` never both writable and executable. PAN stays on: the kernel copies
+//!   user memory through the direct map (`crate::usercopy`).
+//! * **TLB shootdown** (SMP): page-table memory is Normal, inner shareable, and every CPU is
+//!   in the one inner-shareable domain, so invalidation needs no IPI: the broadcast TLB
+//!   maintenance instructions (`tlbi ...is`) reach every CPU's TLB. The ordering rule, as for
+//!   an IPI-based shootdown: the initiator publishes the page-table change (the store that
+//!   clears the entry, then `dsb ishst`, so every table walker sees it); it then signals (the
+//!   `tlbi vaale1is`/`vaae1is` per page, broadcast by the interconnect); each CPU drops the
+//!   entries (the hardware's part) and the initiator's `dsb ish` completes only once every CPU
+//!   in the domain has done so (the acknowledgement); `isb` then resynchronises the initiator.
+//!   Only after that does [`kernel_unmap`]/[`user_unmap`] return, so the frame can be freed or
+//!   reused while no CPU still translates the old address. Kernel unmaps use the last-level
+//!   form `vaale1is` (the kernel tables under a removed leaf are never freed); user unmaps use
+//!   `vaae1is` (leaf and walk-cache entries). [`activate_root`]'s flush is local (`vmalle1`,
+//!   `dsb nsh`): it only concerns the CPU that switches.
 //! * **EL0 access to system state**: `init_user_mode` denies EL0 the generic timer and counter
 //!   (`CNTKCTL_EL1`), the PMU (`PMUSERENR_EL0`) and the debug communication channel
 //!   (`MDSCR_EL1.TDCC`, which also clears single-step and breakpoint enables), and zeroes the
@@ -34,7 +53,7 @@
 //!   `DC ZVA`, `CTR_EL0`, `WFI`/`WFE` and `DAIF` accesses.
 
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 
 use kernel_core::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use kernel_core::paging::aarch64::Aarch64;
@@ -56,9 +75,6 @@ const SWITCH_FRAME: u64 = 14 * 8;
 const SWITCH_LR: u64 = 11 * 8;
 /// `TTBR0_EL1` base-address field (ASID and CnP are zero).
 const TTBR_BADDR: u64 = 0x0000_ffff_ffff_fffe;
-
-/// The top of the running thread's kernel stack, checked by entries from EL0.
-static KERNEL_STACK_TOP: AtomicU64 = AtomicU64::new(0);
 
 /// A suspended thread's kernel-side state: its kernel stack pointer (everything else is on
 /// that stack).
@@ -250,16 +266,19 @@ pub unsafe fn init_thread_stack(top: u64, entry: u64, user_sp: u64) -> Context {
     Context { sp: switch_frame_addr }
 }
 
-/// Records `top` as the kernel stack of the next entry from EL0. The CPU itself needs
-/// nothing: `SP_EL1` already holds the top whenever the thread runs in EL0 (see the module
-/// documentation); the entry checks that it matches.
+/// Records `top` as the kernel stack of the next entry from EL0 on the running CPU. The CPU
+/// itself needs nothing: `SP_EL1` already holds the top whenever the thread runs in EL0 (see
+/// the module documentation); the entry checks that it matches.
 pub fn set_kernel_stack(top: u64) {
-    KERNEL_STACK_TOP.store(top, Ordering::Relaxed);
+    if let Some(cpu) = super::percpu::this_cpu() {
+        cpu.kernel_stack_top.store(top, Ordering::Relaxed);
+    }
 }
 
-/// The kernel stack top of the running user thread, as [`set_kernel_stack`] recorded it.
+/// The kernel stack top of the user thread running on this CPU, as [`set_kernel_stack`]
+/// recorded it.
 pub(super) fn kernel_stack_top() -> u64 {
-    KERNEL_STACK_TOP.load(Ordering::Relaxed)
+    super::percpu::this_cpu().map_or(0, |cpu| cpu.kernel_stack_top.load(Ordering::Relaxed))
 }
 
 fn read_ttbr0() -> u64 {
@@ -356,21 +375,41 @@ fn publish_tables() {
     unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
 }
 
+/// Which TLB entries of a page [`flush_pages`] drops.
+#[derive(Clone, Copy)]
+enum Flush {
+    /// Leaf entries only (`tlbi vaale1is`): no table under the range was freed.
+    LastLevel,
+    /// Leaf and intermediate (walk-cache) entries (`tlbi vaae1is`).
+    AllLevels,
+}
+
 /// Drops the translations of the pages `[va, va + len)` from every TLB of the inner-shareable
-/// domain, after the table stores that removed them.
-fn flush_pages(va: u64, len: u64) {
-    // SAFETY: a barrier so the cleared entries are visible to the walker first.
+/// domain (every CPU), after the table stores that removed them; returns once every CPU has
+/// (see "TLB shootdown" in the module documentation).
+fn flush_pages(va: u64, len: u64, levels: Flush) {
+    // SAFETY: a barrier so the cleared entries are visible to every walker first.
     unsafe { core::arch::asm!("dsb ishst", options(nostack, preserves_flags)) };
     let mut page = va;
     while page < va.saturating_add(len) {
-        // SAFETY: `tlbi vaae1is` only drops TLB entries (every ASID, global ones included) for
-        // the page; the operand is VA[55:12].
+        let operand = (page >> 12) & 0x0fff_ffff_ffff;
+        // SAFETY: `tlbi vaale1is`/`vaae1is` only drop TLB entries (every ASID, global ones
+        // included) for the page, on every CPU of the inner-shareable domain; the operand is
+        // VA[55:12].
         unsafe {
-            core::arch::asm!("tlbi vaae1is, {0}", in(reg) (page >> 12) & 0x0fff_ffff_ffff, options(nostack, preserves_flags))
+            match levels {
+                Flush::LastLevel => {
+                    core::arch::asm!("tlbi vaale1is, {0}", in(reg) operand, options(nostack, preserves_flags))
+                }
+                Flush::AllLevels => {
+                    core::arch::asm!("tlbi vaae1is, {0}", in(reg) operand, options(nostack, preserves_flags))
+                }
+            }
         };
         page += PAGE_SIZE;
     }
-    // SAFETY: barriers that wait for the invalidations and resynchronise instruction fetch.
+    // SAFETY: barriers that wait until every CPU completed the invalidations, then
+    // resynchronise this CPU's instruction fetch.
     unsafe { core::arch::asm!("dsb ish", "isb", options(nostack, preserves_flags)) };
 }
 
@@ -388,10 +427,11 @@ pub fn kernel_map(
     result
 }
 
-/// Unmaps kernel memory and drops it from the TLBs.
+/// Unmaps kernel memory and drops it from every CPU's TLB (a shootdown: when this returns, no
+/// CPU translates the range any more).
 pub fn kernel_unmap(va: VirtAddr, len: u64) -> Result<(), PagingError> {
     let result = memory::kernel_unmap::<Aarch64>(va, len);
-    flush_pages(va.as_u64(), len);
+    flush_pages(va.as_u64(), len, Flush::LastLevel);
     result
 }
 
@@ -425,10 +465,11 @@ pub fn user_translate(root: PhysAddr, va: VirtAddr) -> Option<Translation> {
 }
 
 /// Unmaps one user page of the active or an inactive address space and drops it from the
-/// TLBs.
+/// TLBs. The flush is broadcast: the space may be active on another CPU than this one (its
+/// thread runs there while this CPU changes its tables).
 pub fn user_unmap(root: PhysAddr, va: VirtAddr) -> Result<(), PagingError> {
     let result = memory::user_unmap::<Aarch64>(root, va);
-    flush_pages(va.as_u64(), PAGE_SIZE);
+    flush_pages(va.as_u64(), PAGE_SIZE, Flush::AllLevels);
     result
 }
 

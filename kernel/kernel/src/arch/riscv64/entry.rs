@@ -7,8 +7,8 @@
 //! and the kernel window (virtual 0xffff_ffff_8000_0000 = physical 0x8000_0000, one
 //! gigapage). It tries Sv48 first and falls back to Sv39 when the hart ignores the Sv48
 //! `satp` write (the register is WARL). Then it jumps to the upper half, where
-//! `riscv64_high_entry` sets up the boot stack, clears `.bss`, installs the trap vector and
-//! calls [`riscv64_rust_entry`].
+//! `riscv64_high_entry` sets up the boot stack, clears `.bss`, points `tp` at the boot hart's
+//! per-CPU block (`percpu.rs`), installs the trap vector and calls [`riscv64_rust_entry`].
 
 use kernel_boot::BootProtocol;
 
@@ -141,6 +141,7 @@ riscv64_secondary_start:
     ld s1, 8(a1)
     ld t2, 16(a1)
     ld s2, 24(a1)
+    ld s3, 32(a1)
     csrw stvec, t2
     sfence.vma
     csrw satp, t0
@@ -165,7 +166,9 @@ riscv64_high_entry:
     sd zero, 0(t0)
     addi t0, t0, 8
     j 1b
-2:  /* sscratch is zero while in S-mode (the trap entry tells U-mode traps by it). */
+2:  /* tp: this hart's per-CPU block (percpu.rs), from here on and before any lock. */
+    lla tp, {blocks}
+    /* sscratch is zero while in S-mode (the trap entry tells U-mode traps by it). */
     csrw sscratch, zero
     lla t0, riscv64_trap_entry
     csrw stvec, t0
@@ -181,7 +184,8 @@ __boot_stack_bottom:
     .space 131072
     .global __boot_stack_top
 __boot_stack_top:
-"#
+"#,
+    blocks = sym super::percpu::BLOCKS,
 );
 
 /// The Rust entry, on the boot stack in the upper half with the early tables active.
@@ -190,6 +194,10 @@ extern "C" fn riscv64_rust_entry(hart_id: u64, dtb_phys: u64, satp_mode: u64) ->
     let mode = if satp_mode == 9 { PagingMode::Sv48 } else { PagingMode::Sv39 };
     paging::set_mode(mode);
     super::plic::set_boot_hart(hart_id);
+    if let Some(block) = super::percpu::block(0) {
+        block.prepare(0, hart_id, crate::layout::exception_stack(0).1);
+        block.mark_present();
+    }
 
     let info = match crate::device_tree::boot_info(dtb_phys, BootProtocol::OpenSbi) {
         Ok(info) => info,

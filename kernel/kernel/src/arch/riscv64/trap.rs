@@ -2,30 +2,37 @@
 //! Traps: the `stvec` entry, the saved register frame, exception reports, syscalls and
 //! interrupt dispatch, for traps from both S-mode and U-mode.
 //!
-//! `sscratch` says where a trap came from: it holds the running thread's kernel stack top
-//! while the hart is in U-mode and zero while it is in S-mode. `riscv64_trap_entry` swaps it
-//! with `sp` first. Non-zero means a trap from U-mode: `sp` is now the thread's (empty) kernel
-//! stack and `sscratch` the user stack pointer. Zero means a trap from S-mode: the entry takes
-//! its stack pointer back and, before it pushes anything, checks whether the frame would land
-//! in the guard region below a kernel stack (see `layout::is_stack_guard`); if so it switches
-//! to a dedicated emergency stack (exception stack slot 0, itself guarded), so a kernel stack
-//! overflow produces a fault report instead of an endless cascade of faults. `t0` is parked in
-//! `sscratch` and `t1` in a scratch word while the check runs.
+//! `sscratch` says where a trap came from: it holds the running hart's per-CPU block address
+//! (`percpu.rs`) while the hart is in U-mode and zero while it is in S-mode.
+//! `riscv64_trap_entry` swaps it with `tp` first. Non-zero means a trap from U-mode: `tp` is
+//! now the kernel's (the block) and `sscratch` the user's `tp`; the entry parks the user `sp`
+//! in the block's scratch word and takes the thread's (empty) kernel stack from the block's
+//! kernel-stack-top word (`set_kernel_stack`). Zero means a trap from S-mode: the entry takes
+//! `tp` back and, before it pushes anything, checks whether the frame would land in the guard
+//! region below a kernel stack (see `layout::is_stack_guard`); if so it switches to the
+//! hart's own emergency stack (its exception stack slot, itself guarded, top in the block),
+//! so a kernel stack overflow produces a fault report instead of an endless cascade of
+//! faults. `t0` is parked in `sscratch` and `t1` in the block's scratch word while the check
+//! runs. Every piece of state the entry uses is per hart.
 //!
 //! Both origins then save every register in a [`TrapFrame`], set `sscratch` back to zero,
 //! switch the FP unit off (`sstatus.FS = Off`: the kernel is soft-float, docs/adr/0005; the
 //! frame keeps the user's FS) and call [`riscv64_trap_handler`]. There is one way back,
 //! `riscv64_trap_return`, also used by new threads: it reloads `sepc` and `sstatus` from the
-//! frame, and when the frame returns to U-mode (`sstatus.SPP = 0`) loads `sscratch` with the
-//! kernel stack top recorded by `set_kernel_stack`, then restores the registers and `sret`s.
+//! frame, and when the frame returns to U-mode (`sstatus.SPP = 0`) puts the block address
+//! (the kernel `tp`) into `sscratch` and restores the user's `tp` from the frame; a return to
+//! S-mode keeps `tp` (the kernel never changes it, and an interrupted kernel thread may resume
+//! on another hart). Then it restores the other registers and `sret`s.
 //!
 //! From U-mode, `ecall` (scause 8) is a syscall: number in `a7`, arguments in `a0`-`a5`,
 //! result in `a0`, `sepc` advanced past the `ecall`; it runs with interrupts masked. Any other
-//! exception from U-mode ends the process (`crate::trap::user_fault`). The timer and external
-//! interrupt handlers end with `crate::sched::preempt_point`, whichever mode was interrupted.
+//! exception from U-mode ends the process (`crate::trap::user_fault`). The timer, external and
+//! software (reschedule IPI, `smp.rs`) interrupt handlers end with
+//! `crate::sched::preempt_point`, whichever mode was interrupted.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use super::percpu::{OFFSET_EMERGENCY_TOP, OFFSET_KERNEL_STACK_TOP, OFFSET_SCRATCH};
 use crate::arch::TrapReport;
 use crate::error::KernelError;
 use crate::layout::{KERNEL_STACK_SIZE, KERNEL_STACK_SLOT, KERNEL_STACK_SLOTS, KERNEL_STACKS_BASE};
@@ -81,15 +88,14 @@ core::arch::global_asm!(
     .balign 4
     .global riscv64_trap_entry
 riscv64_trap_entry:
-    /* sscratch: kernel stack top in U-mode, zero in S-mode. */
-    csrrw sp, sscratch, sp
-    /* From U-mode: sp = the thread's kernel stack top, sscratch = the user sp. */
-    bnez sp, 2f
-    /* From S-mode: take the interrupted sp back; sscratch is zero again. */
-    csrrw sp, sscratch, zero
+    /* sscratch: this hart's per-CPU block in U-mode, zero in S-mode. */
+    csrrw tp, sscratch, tp
+    /* From U-mode: tp = the per-CPU block, sscratch = the user's tp. */
+    bnez tp, 4f
+    /* From S-mode: take tp back (the kernel never changes it); sscratch is zero again. */
+    csrrw tp, sscratch, zero
     csrw sscratch, t0
-    lla t0, riscv64_trap_scratch
-    sd t1, 0(t0)
+    sd t1, {scratch}(tp)
     /* Would the frame land in a stack guard region? */
     addi t1, sp, -{frame}
     li t0, {stacks_base}
@@ -100,22 +106,34 @@ riscv64_trap_entry:
     srli t1, t1, 64 - {slot_shift}
     srli t1, t1, {stack_shift}
     bnez t1, 1f
-    /* Overflow: continue on the emergency stack. */
-    lla t0, riscv64_trap_scratch
-    ld t1, 0(t0)
+    /* Overflow: continue on this hart's emergency stack. */
+    ld t1, {scratch}(tp)
     csrr t0, sscratch
     csrw sscratch, sp
-    li sp, {emergency_top}
+    ld sp, {emergency_top}(tp)
     j 2f
-1:  lla t0, riscv64_trap_scratch
-    ld t1, 0(t0)
+1:  ld t1, {scratch}(tp)
     csrr t0, sscratch
     csrw sscratch, sp
+    /* sscratch = the interrupted sp; every other register is the interrupted code's. */
 2:  addi sp, sp, -{frame}
-    sd x1, 1*8(sp)
-    sd x3, 3*8(sp)
+    sd t0, 5*8(sp)
+    csrrw t0, sscratch, zero
+    sd t0, 2*8(sp)
     sd x4, 4*8(sp)
-    sd x5, 5*8(sp)
+    j 5f
+4:  /* The thread's kernel stack is empty while it runs in U-mode. */
+    sd sp, {scratch}(tp)
+    ld sp, {kernel_stack_top}(tp)
+    addi sp, sp, -{frame}
+    sd t0, 5*8(sp)
+    csrrw t0, sscratch, zero
+    sd t0, 4*8(sp)
+    ld t0, {scratch}(tp)
+    sd t0, 2*8(sp)
+    /* Both origins: x2, x4 and x5 are saved, tp is the kernel's, sscratch is zero. */
+5:  sd x1, 1*8(sp)
+    sd x3, 3*8(sp)
     sd x6, 6*8(sp)
     sd x7, 7*8(sp)
     sd x8, 8*8(sp)
@@ -142,9 +160,6 @@ riscv64_trap_entry:
     sd x29, 29*8(sp)
     sd x30, 30*8(sp)
     sd x31, 31*8(sp)
-    csrr t0, sscratch
-    sd t0, 2*8(sp)
-    csrw sscratch, zero
     csrr t0, sepc
     sd t0, 32*8(sp)
     csrr t0, sstatus
@@ -167,14 +182,14 @@ riscv64_trap_return:
     csrw sstatus, t0
     andi t0, t0, {spp}
     bnez t0, 3f
-    /* Back to U-mode: the next trap from there enters on this thread's kernel stack. */
-    lla t0, {kernel_stack_top}
-    ld t0, 0(t0)
-    csrw sscratch, t0
+    /* Back to U-mode: the next trap from there finds this hart's block in sscratch (and the
+       thread's kernel stack top in it, from set_kernel_stack); the user's tp comes back.
+       Back to S-mode, tp stays: the thread may have moved to another hart meanwhile. */
+    csrw sscratch, tp
+    ld x4, 4*8(sp)
 3:
     ld x1, 1*8(sp)
     ld x3, 3*8(sp)
-    ld x4, 4*8(sp)
     ld x5, 5*8(sp)
     ld x6, 6*8(sp)
     ld x7, 7*8(sp)
@@ -204,15 +219,11 @@ riscv64_trap_return:
     ld x31, 31*8(sp)
     ld x2, 2*8(sp)
     sret
-
-    .section .bss.trap, "aw", @nobits
-    .balign 16
-riscv64_trap_scratch:
-    .space 16
 "#,
-    emergency_top = const crate::layout::exception_stack(0).1 as i64,
     handler = sym riscv64_trap_handler,
-    kernel_stack_top = sym super::user::KERNEL_STACK_TOP,
+    scratch = const OFFSET_SCRATCH,
+    emergency_top = const OFFSET_EMERGENCY_TOP,
+    kernel_stack_top = const OFFSET_KERNEL_STACK_TOP,
     spp = const SSTATUS_SPP,
     fs = const SSTATUS_FS,
     frame = const FRAME_SIZE,
@@ -235,7 +246,7 @@ const ECALL_FROM_U: u64 = 8;
 /// The trap vector is installed by the boot code before Rust runs; this only reports it.
 pub fn init_traps() -> Result<TrapReport, KernelError> {
     Ok(TrapReport {
-        detail: "stvec direct mode, sscratch stack swap from U-mode, full register frame, guarded emergency stack",
+        detail: "stvec direct mode, sscratch/tp per-CPU block swap from U-mode, full register frame, guarded per-hart emergency stack",
     })
 }
 
@@ -289,9 +300,12 @@ extern "C" fn riscv64_trap_handler(frame: &mut TrapFrame) {
                 crate::sched::preempt_point();
             }
             IRQ_SUPERVISOR_SOFTWARE => {
+                // The reschedule IPI (SBI `send_ipi`). Acknowledged first, so one sent while
+                // the request is handled raises the interrupt again.
                 // SAFETY: clearing sip.SSIP acknowledges the software interrupt; nothing else.
                 unsafe { core::arch::asm!("csrci sip, 2", options(nostack)) };
-                SPURIOUS.fetch_add(1, Ordering::Relaxed);
+                crate::smp::on_reschedule_ipi();
+                crate::sched::preempt_point();
             }
             _ => {
                 SPURIOUS.fetch_add(1, Ordering::Relaxed);
@@ -305,6 +319,11 @@ extern "C" fn riscv64_trap_handler(frame: &mut TrapFrame) {
             return;
         }
         user_fault(frame);
+    }
+    if matches!(frame.scause, 12 | 13 | 15) && super::user::catch_up_kernel_maps() {
+        // Possibly a kernel mapping this hart's page walks had not seen yet: retry once
+        // (a real fault faults again, with nothing left to catch up on).
+        return;
     }
     let mut registers = [("", 0u64); 31];
     for (slot, (name, value)) in registers.iter_mut().zip(REGISTER_NAMES.iter().zip(frame.x.iter()).skip(1)) {

@@ -2,10 +2,11 @@
 //! riscv64 user mode: thread contexts, the kernel stack for traps from U-mode, FP state and
 //! user address spaces.
 //!
-//! * **Kernel stack** ([`set_kernel_stack`]): the running thread's kernel stack top is kept in
-//!   [`KERNEL_STACK_TOP`]; `riscv64_trap_return` copies it into `sscratch` whenever it returns
-//!   to U-mode, and `riscv64_trap_entry` swaps it into `sp` on the next trap from there (see
-//!   `trap.rs`).
+//! * **Kernel stack** ([`set_kernel_stack`]): the kernel stack top of the thread a hart runs is
+//!   kept in that hart's per-CPU block (`percpu.rs`); `riscv64_trap_entry` loads `sp` from it on
+//!   the next trap from U-mode (see `trap.rs`). The scheduler calls it on the hart that is
+//!   about to run the thread, at every switch, so a thread that moved to another hart finds
+//!   its stack there.
 //! * **Context switch** (`riscv64_switch_context`): stores `ra`, `sp` and `s0`-`s11` of the
 //!   old thread in its [`Context`] and loads the new thread's. A new thread's context "returns"
 //!   into `riscv64_thread_start` on a kernel stack that holds only its initial
@@ -16,9 +17,34 @@
 //!   every switch and the incoming thread's restored, with FS switched on just for the copy.
 //!   A hart without an FPU (FS reads back as Off) keeps FS off: user FP instructions fault.
 //! * **Address spaces**: Sv48 or Sv39, as the boot code chose; every user root shares the
-//!   kernel half by copying root entries 256..512 of the kernel root. Address-space switches
-//!   and unmaps are followed by `sfence.vma`; `sstatus.SUM` stays clear, so the kernel reaches
-//!   user memory only through the direct map (`crate::usercopy`).
+//!   kernel half by copying root entries 256..512 of the kernel root. `sstatus.SUM` stays
+//!   clear, so the kernel reaches user memory only through the direct map (`crate::usercopy`).
+//!   Every space uses ASID 0, and [`activate_root`] flushes the whole TLB (`sfence.vma` with no
+//!   operands) whenever it changes `satp`: a hart holds translations of its current root only.
+//!   A user space is active on at most one hart (each process has one thread), and that hart
+//!   flushes it when it switches away, so [`user_unmap`] flushes locally only.
+//! * **TLB shootdown** (kernel half, shared by every hart): when [`kernel_unmap`] returns, no
+//!   hart translates the range any more. Ordering: the initiator publishes the page-table
+//!   change (the PTE stores, then a full `fence rw, rw`) and executes `sfence.vma` locally;
+//!   then it signals the others with SBI RFENCE `remote_sfence_vma`, a call that returns only
+//!   when it is done: OpenSBI queues the request on each target, interrupts it in M-mode
+//!   (whatever its S-mode interrupt mask: a target spinning on a lock the initiator holds
+//!   still serves it), the target executes `sfence.vma` for the range and acknowledges by
+//!   decrementing the initiator's sync counter, and the initiator's call waits for the counter
+//!   to reach zero. (The SBI specification's own wording is only "sent to all the targeted
+//!   harts"; the kernel relies on OpenSBI's synchronous behaviour, as Linux does.) Only after
+//!   every target acknowledged does `kernel_unmap` return, and only then may the caller free
+//!   or reuse the frames or the virtual range.
+//! * **New kernel mappings** ([`kernel_map`]) need no interrupt: nothing can use a stale
+//!   translation of a page that was not mapped, but without Svvptc a hart's page walks need
+//!   not see the new entries until it executes `sfence.vma`. So `kernel_map` bumps a kernel-map
+//!   generation after its stores, and a hart flushes its TLB when it sees a newer one: in
+//!   [`activate_root`], which the scheduler calls before switching to a thread (whose new
+//!   kernel stack it may not have seen yet), and on a page fault in S-mode, which is retried
+//!   once after such a flush (`trap.rs`).
+//! * **Code**: [`sync_code`] executes `fence.i` locally and bumps a code generation; a hart
+//!   that switches address space ([`activate_root`]) executes `fence.i` when the generation
+//!   changed since it last looked, before it can run the new code.
 
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,8 +57,12 @@ use super::paging::{self, PagingMode};
 use super::trap::{FRAME_SIZE, SSTATUS_FS, SSTATUS_SPP, TrapFrame};
 use crate::memory;
 
-/// The running thread's kernel stack top, loaded into `sscratch` on every return to U-mode.
-pub(super) static KERNEL_STACK_TOP: AtomicU64 = AtomicU64::new(0);
+/// Bumped by [`sync_code`] after the code is written: a hart that last synchronised with an
+/// older generation runs `fence.i` before it enters another address space.
+static CODE_GENERATION: AtomicU64 = AtomicU64::new(0);
+/// Bumped by [`kernel_map`] after its stores: a hart that last synchronised with an older
+/// generation flushes its TLB before it relies on kernel mappings made since.
+static KERNEL_MAP_GENERATION: AtomicU64 = AtomicU64::new(0);
 /// Whether the hart has an FPU (FS is writable).
 static HAS_FPU: AtomicBool = AtomicBool::new(false);
 
@@ -296,9 +326,9 @@ fn read_sstatus() -> u64 {
     value
 }
 
-/// Makes `top` the kernel stack the hart switches to on the next trap from U-mode.
+/// Makes `top` the kernel stack this hart switches to on the next trap from U-mode.
 pub fn set_kernel_stack(top: u64) {
-    KERNEL_STACK_TOP.store(top, Ordering::Relaxed);
+    super::percpu::this().set_kernel_stack_top(top);
 }
 
 pub(super) fn satp_for(root: PhysAddr) -> u64 {
@@ -324,6 +354,28 @@ pub unsafe fn activate_root(root: PhysAddr) {
         // flushed after the switch.
         unsafe { core::arch::asm!("csrw satp, {0}", "sfence.vma", in(reg) satp, options(nostack)) };
     }
+    // Kernel mappings made since this hart last looked (the next thread's kernel stack).
+    catch_up_kernel_maps();
+    // Code written (by any hart) since this hart last looked: make its fetches see it before
+    // it runs user code again. The acquire makes those stores visible to this hart first.
+    let generation = CODE_GENERATION.load(Ordering::Acquire);
+    if super::percpu::this().swap_code_generation(generation) != generation {
+        // SAFETY: `fence.i` only orders instruction fetch after the stores visible here.
+        unsafe { core::arch::asm!("fence.i", options(nostack, preserves_flags)) };
+    }
+}
+
+/// Flushes this hart's TLB if kernel mappings were made since it last did; returns whether
+/// it flushed. The acquire makes the new entries visible to this hart before `sfence.vma`
+/// orders its page walks after them.
+pub(super) fn catch_up_kernel_maps() -> bool {
+    let generation = KERNEL_MAP_GENERATION.load(Ordering::Acquire);
+    if super::percpu::this().swap_map_generation(generation) == generation {
+        return false;
+    }
+    // SAFETY: `sfence.vma` only orders page-table reads and drops TLB entries.
+    unsafe { core::arch::asm!("sfence.vma", options(nostack)) };
+    true
 }
 
 /// Prepares the hart for user threads (once, after traps are set up): `sscratch` zero (the
@@ -355,8 +407,7 @@ pub fn init_user_mode() {
     }
 }
 
-/// Drops the translations of `len` bytes at `va` from this hart's TLB (the SMP issue adds
-/// shootdowns).
+/// Drops the translations of `len` bytes at `va` from this hart's TLB.
 fn flush_range(va: u64, len: u64) {
     let mut page = va;
     while page < va.saturating_add(len) {
@@ -379,19 +430,29 @@ pub fn kernel_map(
         PagingMode::Sv48 => memory::kernel_map::<Sv48>(va, pa, len, attrs, alloc)?,
         PagingMode::Sv39 => memory::kernel_map::<Sv39>(va, pa, len, attrs, alloc)?,
     }
-    // RISC-V may cache invalid entries: order the new entries before the first use.
+    // This hart uses the new entries at once; the others catch up lazily (module doc).
     flush_range(va.as_u64(), len);
+    KERNEL_MAP_GENERATION.fetch_add(1, Ordering::Release);
     Ok(())
 }
 
-/// Unmaps kernel memory and drops it from this hart's TLB.
+/// Unmaps kernel memory; when it returns, no hart translates the range any more (TLB
+/// shootdown, see the module doc for the ordering).
 pub fn kernel_unmap(va: VirtAddr, len: u64) -> Result<(), PagingError> {
     match paging::mode() {
         PagingMode::Sv48 => memory::kernel_unmap::<Sv48>(va, len)?,
         PagingMode::Sv39 => memory::kernel_unmap::<Sv39>(va, len)?,
     }
-    flush_range(va.as_u64(), len);
+    shootdown(va.as_u64(), len);
     Ok(())
+}
+
+/// Publishes a kernel page-table change and flushes `len` bytes at `va` from every hart's
+/// TLB: this one, then the others through SBI (which returns once they have).
+fn shootdown(va: u64, len: u64) {
+    core::sync::atomic::fence(Ordering::SeqCst);
+    flush_range(va, len);
+    super::smp::remote_sfence_vma(va, len);
 }
 
 /// Root-table entries that belong to user space (the lower half); the rest is the kernel's.
@@ -452,9 +513,14 @@ pub fn user_teardown(root: PhysAddr, leaf: &mut impl FnMut(PhysAddr, usize), tab
     }
 }
 
-/// Makes code just written through the direct map visible to instruction fetch on this hart
-/// (`fence.i`; the SMP issue adds the remote fence for other harts).
+/// Makes code just written through the direct map visible to instruction fetch: on this hart
+/// at once (`fence.i`), on the others before they next switch address space (the code
+/// generation, see the module doc).
 pub fn sync_code(_kernel_va: u64, _len: u64) {
+    // Release publishes this code; acquire makes the code of earlier generations (other
+    // harts') visible here too, so the `fence.i` below covers every generation up to this one.
+    let generation = CODE_GENERATION.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
     // SAFETY: `fence.i` only orders instruction fetch after earlier stores.
     unsafe { core::arch::asm!("fence.i", options(nostack, preserves_flags)) };
+    super::percpu::this().swap_code_generation(generation);
 }

@@ -8,6 +8,10 @@
 //! IRQ 4 (COM1, after the MADT's interrupt source override) to the serial vector on this
 //! CPU's APIC id and turns on the UART's receive interrupt. Every interrupt is acknowledged
 //! with a local APIC EOI.
+//!
+//! Every CPU has its own local APIC at the same address (or MSRs), so the register accessors
+//! below serve all CPUs; secondary CPUs enable theirs with [`init_secondary`]. Inter-processor
+//! interrupts go through the interrupt command register ([`send_ipi`]).
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -58,6 +62,24 @@ pub const REG_TIMER_CURRENT: u32 = 0x390;
 pub const REG_TIMER_DIVIDE: u32 = 0x3e0;
 /// LVT mask bit.
 pub const LVT_MASKED: u32 = 1 << 16;
+/// Interrupt command register, low half (xAPIC; writing it sends the IPI).
+const REG_ICR_LOW: u32 = 0x300;
+/// Interrupt command register, high half (xAPIC: destination in bits 24-31).
+const REG_ICR_HIGH: u32 = 0x310;
+/// The x2APIC's 64-bit interrupt command register.
+const MSR_X2APIC_ICR: u32 = 0x830;
+/// ICR delivery status: the previous IPI has not been accepted yet (xAPIC only).
+const ICR_PENDING: u32 = 1 << 12;
+/// ICR: fixed delivery of the vector in bits 0-7, level assert.
+pub const ICR_FIXED: u32 = 1 << 14;
+/// ICR: non-maskable interrupt (the vector field is ignored), level assert.
+pub const ICR_NMI: u32 = (1 << 14) | (0b100 << 8);
+/// ICR: INIT, level-triggered, assert.
+pub const ICR_INIT_ASSERT: u32 = (1 << 15) | (1 << 14) | (0b101 << 8);
+/// ICR: start-up IPI, level assert; bits 0-7 hold the start page (physical address >> 12).
+pub const ICR_STARTUP: u32 = (1 << 14) | (0b110 << 8);
+/// Polls of the delivery-status bit before an IPI is sent anyway.
+const ICR_SPINS: u32 = 1_000_000;
 
 const SPURIOUS_ENABLE: u32 = 1 << 8;
 
@@ -131,6 +153,11 @@ pub fn id() -> u32 {
     if X2APIC.load(Ordering::Relaxed) { read(REG_ID) } else { read(REG_ID) >> 24 }
 }
 
+/// This CPU's local APIC id once `init_interrupts` has run, `fallback` before.
+pub fn id_or(fallback: u32) -> u32 {
+    if READY.load(Ordering::Relaxed) { id() } else { fallback }
+}
+
 /// Remaps the 8259 PICs to `PIC_VECTOR_BASE` (so a spurious IRQ 7/15 cannot look like an
 /// exception) and masks every input.
 fn disable_pics() {
@@ -174,6 +201,38 @@ fn enable_local_apic() -> Result<&'static str, KernelError> {
     if !x2apic {
         LAPIC_BASE.store(layout::phys_to_virt(PhysAddr(phys)) as u64, Ordering::Relaxed);
     }
+    configure_local_apic()?;
+    READY.store(true, Ordering::Relaxed);
+    Ok(if x2apic { "local x2APIC" } else { "local APIC" })
+}
+
+/// Enables the running secondary CPU's local APIC in the boot CPU's mode (xAPIC at the same
+/// address, or x2APIC): task priority 0, spurious vector, every local interrupt masked.
+pub fn init_secondary() -> Result<(), KernelError> {
+    let (_, x2apic) = local_apic_phys()?;
+    let want_x2apic = X2APIC.load(Ordering::Relaxed);
+    // SAFETY: IA32_APIC_BASE exists (checked by `local_apic_phys`). The global enable bit is
+    // set first, then x2APIC mode if the boot CPU uses it (the architectural order); the base
+    // address is kept.
+    unsafe {
+        let mut value = rdmsr(IA32_APIC_BASE);
+        if value & APIC_BASE_ENABLE == 0 {
+            value |= APIC_BASE_ENABLE;
+            wrmsr(IA32_APIC_BASE, value);
+        }
+        if want_x2apic && !x2apic {
+            wrmsr(IA32_APIC_BASE, value | APIC_BASE_X2APIC);
+        }
+    }
+    if x2apic && !want_x2apic {
+        return Err(KernelError::Hardware("this CPU's local APIC is in x2APIC mode but the boot CPU's is not"));
+    }
+    configure_local_apic()
+}
+
+/// Programs the running CPU's local APIC: task priority 0, every LVT masked, software enable
+/// with the spurious vector.
+fn configure_local_apic() -> Result<(), KernelError> {
     let version = read(REG_VERSION);
     if version == 0 || version == u32::MAX {
         return Err(KernelError::Hardware("the local APIC does not respond"));
@@ -190,8 +249,38 @@ fn enable_local_apic() -> Result<&'static str, KernelError> {
         write(REG_LVT_THERMAL, LVT_MASKED);
     }
     write(REG_SPURIOUS, SPURIOUS_ENABLE | u32::from(SPURIOUS_VECTOR));
-    READY.store(true, Ordering::Relaxed);
-    Ok(if x2apic { "local x2APIC" } else { "local APIC" })
+    Ok(())
+}
+
+/// Sends an inter-processor interrupt with command `command` (an `ICR_*` value, plus the
+/// vector or start page) to the local APIC with id `apic_id`. Returns false when an xAPIC's
+/// previous IPI was still pending after a bounded wait (the new one is sent anyway, and the
+/// caller's own timeout notices a lost IPI) or the id cannot be addressed.
+///
+/// The memory writes before the call are visible to the target before it takes the
+/// interrupt: the xAPIC's ICR is uncached memory (ordered after earlier stores), and the
+/// x2APIC's ICR write is preceded by a full fence (WRMSR to it does not serialise).
+pub fn send_ipi(apic_id: u32, command: u32) -> bool {
+    let saved = cpu::irq_save();
+    let sent = if X2APIC.load(Ordering::Relaxed) {
+        core::sync::atomic::fence(Ordering::SeqCst);
+        // SAFETY: x2APIC mode is on, so MSR 0x830 is the interrupt command register; the
+        // command is one of the kernel's IPIs. Interrupts are masked, so no handler on this
+        // CPU writes the ICR in between.
+        unsafe { wrmsr(MSR_X2APIC_ICR, (u64::from(apic_id) << 32) | u64::from(command)) };
+        true
+    } else if let Ok(destination) = u8::try_from(apic_id) {
+        let idle = kernel_core::sync::spin_until(ICR_SPINS, || read(REG_ICR_LOW) & ICR_PENDING == 0);
+        // The destination first: writing the low half sends. Interrupts are masked, so no
+        // handler on this CPU sends another IPI between the two writes.
+        write(REG_ICR_HIGH, u32::from(destination) << 24);
+        write(REG_ICR_LOW, command);
+        idle
+    } else {
+        false
+    };
+    cpu::irq_restore(saved);
+    sent
 }
 
 /// One I/O APIC's register window.

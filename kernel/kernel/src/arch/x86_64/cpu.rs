@@ -111,6 +111,8 @@ pub struct Features {
     pub apic: bool,
     /// The TSC runs at a constant rate in every power state.
     pub invariant_tsc: bool,
+    /// The page attribute table (`IA32_PAT`).
+    pub pat: bool,
 }
 
 /// Reads the feature flags.
@@ -125,6 +127,7 @@ pub fn features() -> Features {
         smap: leaf7 & (1 << 20) != 0,
         apic: leaf1.edx & (1 << 9) != 0,
         invariant_tsc: ext7 & (1 << 8) != 0,
+        pat: leaf1.edx & (1 << 16) != 0,
     }
 }
 
@@ -233,20 +236,24 @@ pub unsafe fn outl(port: u16, value: u32) {
     unsafe { asm!("outl %eax, %dx", in("dx") port, in("eax") value, options(att_syntax, nostack, preserves_flags)) };
 }
 
-/// Data owned by the boot CPU and written only during single-threaded initialisation with
-/// interrupts off (descriptor tables, IST stacks). Hands out raw pointers; every user states
-/// why its access does not race.
+/// Data owned by one CPU: its descriptor tables, its TSS, its per-CPU block (one element of a
+/// `[CpuCell<T>; MAX_CPUS]` array per CPU), or data written once during single-threaded boot
+/// (the shared IDT). An element is written only by the CPU it belongs to, with interrupts
+/// masked, or by the boot CPU before that CPU is started (which publishes the writes through
+/// the start-up IPI); other CPUs and the hardware only read it afterwards. Hands out raw
+/// pointers; every user states why its access does not race.
 #[repr(transparent)]
-pub struct BootCpuCell<T>(UnsafeCell<T>);
+pub struct CpuCell<T>(UnsafeCell<T>);
 
-// SAFETY: the cell is written only by the boot CPU during initialisation, before other CPUs
-// or interrupt handlers can observe it; afterwards the hardware and the kernel only read it.
-unsafe impl<T: Send> Sync for BootCpuCell<T> {}
+// SAFETY: see the type's contract: each value has a single writer at any time (its own CPU
+// with interrupts masked, or the boot CPU before the owner runs), so sharing the cell between
+// CPUs only ever shares reads with that writer's completed writes.
+unsafe impl<T: Send> Sync for CpuCell<T> {}
 
-impl<T> BootCpuCell<T> {
+impl<T> CpuCell<T> {
     /// Wraps `value`.
     pub const fn new(value: T) -> Self {
-        BootCpuCell(UnsafeCell::new(value))
+        CpuCell(UnsafeCell::new(value))
     }
 
     /// A raw pointer to the value.

@@ -22,7 +22,8 @@ use super::paging::EARLY_MAP_LIMIT;
 use crate::layout;
 
 /// The legacy low memory the kernel never allocates: real-mode IVT, BIOS data area, EBDA,
-/// VGA and option-ROM space, and the page a future SMP trampoline needs.
+/// VGA and option-ROM space, and the page the secondary CPUs' start-up trampoline uses
+/// (`smp.rs` picks one that the memory map says is RAM nothing else reserved).
 const LOW_MEMORY: Range = Range { start: 0, end: 0x10_0000 };
 
 core::arch::global_asm!(

@@ -13,13 +13,18 @@
 //! IST1 is the double-fault stack: a kernel stack overflow faults on the guard page, the CPU
 //! cannot push the page-fault frame on the overflowing stack, and raises #DF, which runs on
 //! IST1 and reports. IST2 serves NMI and machine check, which can arrive at any instruction.
-//! Until the final page tables exist both are small stacks in `.bss`; then
-//! [`use_guarded_ist_stacks`] moves them to the boot CPU's exception-stack slots, which have
-//! unmapped guard regions below them (the SMP issue makes these per CPU).
+//!
+//! Every CPU has its own GDT and TSS (arrays indexed by the logical CPU index): a TSS holds
+//! the CPU's RSP0 and IST pointers, and `ltr` marks its descriptor busy in the GDT it lives in,
+//! so neither can be shared. Logical CPU k's IST stacks are its guarded exception-stack slots
+//! (`smp::exception_stack_top`). The boot CPU alone starts on two small stacks in `.bss`
+//! (before the final page tables map the slots); [`use_guarded_ist_stacks`] then moves it to
+//! its slots. Secondary CPUs load their tables with their slots from the start.
 
 use core::arch::asm;
 
-use super::cpu::BootCpuCell;
+use super::cpu::CpuCell;
+use crate::smp::MAX_CPUS;
 
 /// Kernel code selector.
 pub const KERNEL_CS: u16 = 0x08;
@@ -46,10 +51,13 @@ struct IstStack([u8; IST_STACK_SIZE]);
 #[repr(C, align(16))]
 struct Tss([u32; TSS_SIZE / 4]);
 
-static GDT: BootCpuCell<[u64; 7]> = BootCpuCell::new([0; 7]);
-static TSS: BootCpuCell<Tss> = BootCpuCell::new(Tss([0; TSS_SIZE / 4]));
-static DOUBLE_FAULT_STACK: BootCpuCell<IstStack> = BootCpuCell::new(IstStack([0; IST_STACK_SIZE]));
-static NMI_STACK: BootCpuCell<IstStack> = BootCpuCell::new(IstStack([0; IST_STACK_SIZE]));
+/// The GDT of each CPU (by logical index).
+static GDTS: [CpuCell<[u64; 7]>; MAX_CPUS] = [const { CpuCell::new([0; 7]) }; MAX_CPUS];
+/// The TSS of each CPU (by logical index).
+static TSSES: [CpuCell<Tss>; MAX_CPUS] = [const { CpuCell::new(Tss([0; TSS_SIZE / 4])) }; MAX_CPUS];
+/// The boot CPU's IST stacks until the final page tables map its guarded slots.
+static BOOT_DOUBLE_FAULT_STACK: CpuCell<IstStack> = CpuCell::new(IstStack([0; IST_STACK_SIZE]));
+static BOOT_NMI_STACK: CpuCell<IstStack> = CpuCell::new(IstStack([0; IST_STACK_SIZE]));
 
 /// The operand of `lgdt`/`lidt`.
 #[repr(C, packed)]
@@ -60,7 +68,7 @@ pub struct DescriptorPointer {
     pub base: u64,
 }
 
-fn stack_top(stack: &BootCpuCell<IstStack>) -> u64 {
+fn stack_top(stack: &CpuCell<IstStack>) -> u64 {
     stack.get() as u64 + IST_STACK_SIZE as u64
 }
 
@@ -74,34 +82,47 @@ fn set_u64(tss: &mut Tss, byte_offset: usize, value: u64) {
     }
 }
 
-/// Points IST1 and IST2 at the guarded exception-stack slots (call once the final page tables,
-/// which map those slots, are active).
+/// Points the boot CPU's IST1 and IST2 at its guarded exception-stack slots (call once the
+/// final page tables, which map those slots, are active).
 pub fn use_guarded_ist_stacks() {
+    let Some(cell) = TSSES.first() else { return };
     // SAFETY: runs on the boot CPU with interrupts masked (the boot sequence enables them only
-    // after the ready line); the CPU reads the IST fields from memory at each delivery, so the
-    // new values take effect for the next exception. No other reference to the TSS exists.
-    let tss = unsafe { &mut *TSS.get() };
+    // after the ready line), before any other CPU starts; the CPU reads the IST fields from
+    // memory at each delivery, so the new values take effect for the next exception. No other
+    // reference to the boot CPU's TSS exists.
+    let tss = unsafe { &mut *cell.get() };
     set_u64(tss, 0x24, crate::layout::exception_stack(0).1); // IST1
     set_u64(tss, 0x2c, crate::layout::exception_stack(1).1); // IST2
 }
 
-/// Sets RSP0, the stack the CPU switches to when an interrupt or exception arrives in user
-/// mode (the running thread's kernel stack top).
-pub fn set_rsp0(top: u64) {
-    // SAFETY: only the CPU that owns the TSS writes it, with interrupts masked (context
+/// Sets RSP0 of CPU `cpu` (the running CPU), the stack the CPU switches to when an interrupt
+/// or exception arrives in user mode (the running thread's kernel stack top).
+pub fn set_rsp0(cpu: usize, top: u64) {
+    let Some(cell) = TSSES.get(cpu) else { return };
+    // SAFETY: only the CPU that owns the TSS calls this, with interrupts masked (context
     // switches); the CPU reads RSP0 at the next delivery from user mode.
-    let tss = unsafe { &mut *TSS.get() };
+    let tss = unsafe { &mut *cell.get() };
     set_u64(tss, 0x04, top);
 }
 
-/// Builds the GDT and the TSS, loads them and reloads every segment register.
-pub fn load() {
-    let tss_base = TSS.get() as u64;
-    // SAFETY: runs once on the boot CPU with interrupts off, before anything else uses the
+/// Builds and loads the boot CPU's GDT and TSS with its `.bss` IST stacks (called by the boot
+/// code before the Rust entry).
+pub fn load_boot() {
+    load(0, stack_top(&BOOT_DOUBLE_FAULT_STACK), stack_top(&BOOT_NMI_STACK));
+}
+
+/// Builds the GDT and the TSS of CPU `cpu` (the running CPU, which has not loaded them yet)
+/// with IST1 = `ist1` and IST2 = `ist2`, loads them and reloads every segment register. The
+/// GS base is zero afterwards (a null selector load clears it): the caller sets the per-CPU
+/// block next. Returns false (and loads nothing) for an index without tables.
+pub fn load(cpu: usize, ist1: u64, ist2: u64) -> bool {
+    let (Some(gdt_cell), Some(tss_cell)) = (GDTS.get(cpu), TSSES.get(cpu)) else { return false };
+    let tss_base = tss_cell.get() as u64;
+    // SAFETY: runs once per CPU on that CPU with interrupts off, before anything else uses its
     // TSS, so this is the only reference to it.
-    let tss = unsafe { &mut *TSS.get() };
-    set_u64(tss, 0x24, stack_top(&DOUBLE_FAULT_STACK)); // IST1
-    set_u64(tss, 0x2c, stack_top(&NMI_STACK)); // IST2
+    let tss = unsafe { &mut *tss_cell.get() };
+    set_u64(tss, 0x24, ist1); // IST1
+    set_u64(tss, 0x2c, ist2); // IST2
     // No I/O permission bitmap: its offset points past the end of the TSS.
     if let Some(last) = tss.0.last_mut() {
         *last = (TSS_SIZE as u32) << 16;
@@ -123,11 +144,12 @@ pub fn load() {
         tss_low,
         tss_high,
     ];
-    // SAFETY: as above: single-threaded initialisation; the CPU reads the GDT only through
-    // the `lgdt` below.
-    unsafe { *GDT.get() = table };
+    // SAFETY: as above: this CPU's initialisation; the CPU reads its GDT only through the
+    // `lgdt` below.
+    unsafe { *gdt_cell.get() = table };
 
-    let pointer = DescriptorPointer { limit: (core::mem::size_of::<[u64; 7]>() - 1) as u16, base: GDT.get() as u64 };
+    let pointer =
+        DescriptorPointer { limit: (core::mem::size_of::<[u64; 7]>() - 1) as u16, base: gdt_cell.get() as u64 };
     // SAFETY: the GDT above has a 64-bit kernel code segment at 0x08, a data segment at 0x10
     // and an available TSS at 0x28. The far return reloads CS with the same kind of segment
     // the code already runs in; the data segments are reloaded with the flat kernel data
@@ -157,4 +179,5 @@ pub fn load() {
             options(att_syntax, preserves_flags)
         )
     };
+    true
 }

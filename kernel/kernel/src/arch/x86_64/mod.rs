@@ -15,6 +15,7 @@
 //! | `cpu.rs` | interrupt masking, idling, CPUID, MSRs, control registers, port I/O |
 //! | `user.rs` | per-CPU block, SYSCALL entry, context switch, FP/SIMD state, user address spaces |
 //! | `machine.rs` | power-off (isa-debug-exit), stack switching, the fault self-test load |
+//! | `smp.rs` | secondary CPU start-up (INIT-SIPI-SIPI, real-mode trampoline), reschedule IPI, TLB shootdown |
 
 mod apic;
 mod cpu;
@@ -23,6 +24,7 @@ mod gdt;
 mod machine;
 mod paging;
 mod platform;
+mod smp;
 mod timer;
 mod trap;
 mod uart;
@@ -34,12 +36,14 @@ pub use cpu::{IrqState, disable_interrupts, enable_interrupts, halt, irq_restore
 pub use machine::{RETURN_INSTRUCTION, trigger_test_execute, trigger_test_fault, trigger_test_store};
 pub use machine::{exit, reboot, switch_stack};
 pub use paging::{EARLY_MAP_LIMIT, KERNEL_OFFSET, hhdm_base, init_paging};
+pub use smp::{boot_cpu_id, send_reschedule_ipi, start_secondary_cpus};
 pub use timer::{counter, init_timer};
 pub use trap::{init_traps, unexpected_interrupts};
 pub use uart::{console_init, console_read_byte, console_write};
 pub use user::{
-    Context, FpState, activate_root, fp_restore, fp_save, init_thread_stack, init_user_mode, kernel_map, kernel_unmap,
-    new_user_root, set_kernel_stack, switch_context, sync_code, user_map, user_teardown, user_translate, user_unmap,
+    Context, FpState, activate_root, cpu_index, fp_restore, fp_save, init_thread_stack, init_user_mode, kernel_map,
+    kernel_unmap, new_user_root, set_kernel_stack, switch_context, sync_code, user_map, user_teardown, user_translate,
+    user_unmap,
 };
 
 /// Exception stacks in guarded slots (`layout::exception_stack`): IST1 (#DF) and IST2
@@ -48,9 +52,3 @@ pub const EXCEPTION_STACKS: u64 = 2;
 
 /// This architecture.
 pub const ARCH: cambios_abi::Arch = cambios_abi::Arch::X86_64;
-
-/// Secondary CPUs are not started on this architecture yet: only the boot CPU runs. Returns 0
-/// (no bring-up was attempted).
-pub fn start_secondary_cpus(_info: &kernel_boot::BootInfo) -> u32 {
-    0
-}

@@ -11,6 +11,11 @@
 //! but does not skew the result. `kernel_core::clock::frequency_from` turns the counts into
 //! frequencies. Every wait is bounded. The APIC timer then runs in periodic mode at the
 //! requested rate: the hardware reloads it, so the tick does not drift and needs no re-arming.
+//!
+//! Only the boot CPU calibrates; every secondary CPU runs its own local APIC timer with the
+//! boot CPU's period ([`start_secondary`]): the APIC timers of one machine share one clock.
+
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use kernel_boot::BootInfo;
 use kernel_core::clock::{PIT_HZ, frequency_from, period_ticks};
@@ -45,6 +50,9 @@ const PIT_COMMAND: u16 = 0x43;
 const PIT_CH2_MODE0: u8 = 0b1011_0000;
 /// Channel 2 counter latch.
 const PIT_CH2_LATCH: u8 = 0b1000_0000;
+
+/// The calibrated tick period in local APIC timer counts (divide by 16); 0 before `init_timer`.
+static PERIOD: AtomicU32 = AtomicU32::new(0);
 
 /// The free-running time-stamp counter.
 pub fn counter() -> u64 {
@@ -174,9 +182,8 @@ pub fn init_timer(_info: &BootInfo, hz: u32) -> Result<TimerReport, KernelError>
         apic_hz,
         period
     );
-    apic::write(REG_TIMER_DIVIDE, DIVIDE_BY_16);
-    apic::write(REG_LVT_TIMER, LVT_PERIODIC | u32::from(TIMER_VECTOR));
-    apic::write(REG_TIMER_INITIAL, period);
+    PERIOD.store(period, Ordering::Relaxed);
+    start_periodic(period);
     Ok(TimerReport {
         source: "local APIC timer (periodic)",
         hz,
@@ -184,6 +191,25 @@ pub fn init_timer(_info: &BootInfo, hz: u32) -> Result<TimerReport, KernelError>
         counter: if cpu::features().invariant_tsc { "TSC (invariant)" } else { "TSC" },
         calibrated_against: Some("PIT"),
     })
+}
+
+/// Starts the running CPU's local APIC timer in periodic mode with `period` counts.
+fn start_periodic(period: u32) {
+    apic::write(REG_TIMER_DIVIDE, DIVIDE_BY_16);
+    apic::write(REG_LVT_TIMER, LVT_PERIODIC | u32::from(TIMER_VECTOR));
+    apic::write(REG_TIMER_INITIAL, period);
+}
+
+/// Starts the running secondary CPU's tick at the boot CPU's calibrated rate (interrupts stay
+/// masked until the CPU enables them).
+pub fn start_secondary() -> Result<(), KernelError> {
+    match PERIOD.load(Ordering::Relaxed) {
+        0 => Err(KernelError::NotInitialised("timer calibration")),
+        period => {
+            start_periodic(period);
+            Ok(())
+        }
+    }
 }
 
 /// The timer interrupt: count the tick (the APIC reloads the period by itself).

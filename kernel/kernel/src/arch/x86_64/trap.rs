@@ -7,16 +7,20 @@
 //! `x86_64_isr_common`. That saves the 15 general-purpose registers into a [`TrapFrame`] on
 //! the current stack and calls [`x86_64_trap_handler`], which reports exceptions (vectors
 //! 0–31) through `crate::trap::kernel_fault` and dispatches interrupts: the local APIC timer
-//! (0x20), the serial receive interrupt (0x24), the APIC spurious vector (0xff). Any other
-//! interrupt is counted and acknowledged, never fatal.
+//! (0x20), the serial receive interrupt (0x24), the reschedule IPI (0xf0), the APIC spurious
+//! vector (0xff). Any other interrupt is counted and acknowledged, never fatal. An NMI is
+//! first offered to the TLB shootdown (`smp::on_nmi`: other CPUs send NMIs to have their
+//! unmaps flushed, so that a CPU with interrupts masked still acknowledges); any other NMI is
+//! reported as fatal.
 //!
 //! #DF runs on IST1 and NMI / #MC on IST2 (see `gdt.rs`), so a kernel stack overflow still
-//! produces a report. The GDT, TSS and IDT are installed by the boot code before the Rust
-//! entry ([`install_early`]).
+//! produces a report. The boot CPU's GDT, TSS, per-CPU block and the IDT are installed by the
+//! boot code before the Rust entry ([`install_early`]); every CPU shares the one IDT
+//! (secondary CPUs load it with [`load_idt`]).
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use super::cpu::{self, BootCpuCell};
+use super::cpu::{self, CpuCell};
 use super::gdt::{self, DescriptorPointer, IST_DOUBLE_FAULT, IST_NMI_MCE, KERNEL_CS};
 use super::{apic, timer};
 use crate::arch::TrapReport;
@@ -31,6 +35,8 @@ pub const TIMER_VECTOR: u8 = 0x20;
 pub const SERIAL_VECTOR: u8 = 0x24;
 /// First vector of the (masked) legacy 8259 PICs; they occupy 16 vectors.
 pub const PIC_VECTOR_BASE: u8 = 0xe0;
+/// The reschedule IPI's vector (another CPU asks this one to look at its run queue).
+pub const RESCHEDULE_VECTOR: u8 = 0xf0;
 /// The local APIC's spurious-interrupt vector.
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 /// The pseudo-vector the SYSCALL entry stores in its frame (no real vector is this large).
@@ -208,12 +214,13 @@ unsafe extern "C" {
 #[repr(C, align(16))]
 struct Idt([[u64; 2]; 256]);
 
-static IDT: BootCpuCell<Idt> = BootCpuCell::new(Idt([[0; 2]; 256]));
+/// The IDT every CPU uses, written once by the boot CPU before any other CPU starts.
+static IDT: CpuCell<Idt> = CpuCell::new(Idt([[0; 2]; 256]));
 
 /// Interrupts that arrived with no handler (counted, not fatal).
 static UNEXPECTED: AtomicU64 = AtomicU64::new(0);
-/// Nesting depth of fault reports (a fault while reporting a fault).
-static FAULT_DEPTH: AtomicU32 = AtomicU32::new(0);
+/// Nesting depth of fault reports on each CPU (a fault while reporting a fault).
+static FAULT_DEPTH: [AtomicU32; crate::smp::MAX_CPUS] = [const { AtomicU32::new(0) }; crate::smp::MAX_CPUS];
 
 /// An interrupt gate (IF cleared on entry) to `handler` in the kernel code segment, DPL 0.
 fn gate(handler: u64, ist: u8) -> [u64; 2] {
@@ -225,10 +232,11 @@ fn gate(handler: u64, ist: u8) -> [u64; 2] {
     [low, handler >> 32]
 }
 
-/// Installs the GDT, TSS and IDT. Called by the boot code on the boot stack, after `.bss`
-/// is cleared and before the Rust entry.
+/// Installs the boot CPU's GDT, TSS and per-CPU block, and the IDT. Called by the boot code
+/// on the boot stack, after `.bss` is cleared and before the Rust entry.
 pub extern "C" fn install_early() {
-    gdt::load();
+    gdt::load_boot();
+    super::user::init_cpu_block(0);
     let stubs = &raw const x86_64_isr_stubs as u64;
     // SAFETY: single-threaded initialisation with interrupts off; the CPU does not read the
     // IDT before the `lidt` below, so this is the only access.
@@ -241,9 +249,15 @@ pub extern "C" fn install_early() {
         };
         *entry = gate(stubs + STUB_SIZE * vector as u64, ist);
     }
+    load_idt();
+}
+
+/// Loads the shared IDT on the running CPU.
+pub fn load_idt() {
     let pointer = DescriptorPointer { limit: (core::mem::size_of::<Idt>() - 1) as u16, base: IDT.get() as u64 };
-    // SAFETY: every gate points at a stub in `.text` with the kernel code selector; the IDT
-    // is a static that lives for the whole kernel.
+    // SAFETY: every gate points at a stub in `.text` with the kernel code selector (written by
+    // `install_early` on the boot CPU before its own load and before any other CPU starts);
+    // the IDT is a static that lives for the whole kernel.
     unsafe {
         core::arch::asm!("lidt ({0})", in(reg) &raw const pointer, options(att_syntax, readonly, nostack, preserves_flags))
     };
@@ -271,6 +285,8 @@ pub fn init_traps() -> Result<TrapReport, KernelError> {
 /// Called by `x86_64_isr_common` with the saved frame.
 extern "C" fn x86_64_trap_handler(frame: &mut TrapFrame) {
     match frame.vector {
+        // Another CPU's TLB shootdown: done, back to the interrupted code.
+        2 if super::smp::on_nmi(frame as *const TrapFrame as u64) => {}
         // NMI and machine check are the machine's, not the running program's.
         2 | 18 => fault(frame),
         0..=31 if frame.is_from_user() => user_fault(frame),
@@ -283,6 +299,11 @@ extern "C" fn x86_64_trap_handler(frame: &mut TrapFrame) {
         v if v == u64::from(SERIAL_VECTOR) => {
             crate::monitor::on_serial_interrupt();
             apic::eoi();
+            crate::sched::preempt_point();
+        }
+        v if v == u64::from(RESCHEDULE_VECTOR) => {
+            apic::eoi();
+            crate::smp::on_reschedule_ipi();
             crate::sched::preempt_point();
         }
         // Spurious interrupts, from the local APIC or the masked PICs, must not be acknowledged.
@@ -378,7 +399,8 @@ fn user_fault(frame: &TrapFrame) {
 }
 
 fn fault(frame: &TrapFrame) {
-    let depth = FAULT_DEPTH.fetch_add(1, Ordering::Relaxed);
+    super::user::ensure_kernel_gs();
+    let depth = FAULT_DEPTH.get(super::user::cpu_index()).map_or(2, |d| d.fetch_add(1, Ordering::Relaxed));
     if depth >= 2 {
         // Faults while reporting a fault while reporting a fault: print nothing more.
         crate::trap::stop();

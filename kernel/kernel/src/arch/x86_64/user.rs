@@ -2,10 +2,16 @@
 //! x86_64 user mode: per-CPU block, SYSCALL entry, thread contexts, FP/SIMD state and user
 //! address spaces.
 //!
-//! * **Per-CPU block** ([`PerCpu`]) reached through `GS` while in the kernel. User code runs
-//!   with the user's GS base (always zero: CR4.FSGSBASE stays off) and the block's address in
+//! * **Per-CPU block** ([`PerCpu`], one per CPU) reached through `GS` while in the kernel: its
+//!   own address, the running thread's kernel stack top, the SYSCALL entry's scratch word and
+//!   the CPU's logical index, so [`cpu_index`] is a single `%gs:` load. User code runs with
+//!   the user's GS base (always zero: CR4.FSGSBASE stays off) and the block's address in
 //!   `IA32_KERNEL_GS_BASE`; every entry from user mode (`syscall`, interrupts, exceptions)
-//!   does `swapgs` first and every return to user mode does it last.
+//!   does `swapgs` first and every return to user mode does it last. The boot CPU's block is
+//!   installed by the boot code before any Rust code runs (`trap::install_early`), a
+//!   secondary CPU's right after it loads its GDT (`smp.rs`): kernel code never runs on a
+//!   CPU whose GS base is not its block (the fault path repairs the two-instruction windows
+//!   around `swapgs` that an NMI can hit, see [`ensure_kernel_gs`]).
 //! * **SYSCALL** (`x86_64_syscall_entry`): switches to the thread's kernel stack (from the
 //!   per-CPU block), builds the same [`TrapFrame`](super::trap::TrapFrame) an interrupt
 //!   would, calls the portable dispatcher, and leaves through the common `iretq` tail, so
@@ -30,7 +36,7 @@ use kernel_core::addr::{PhysAddr, VirtAddr};
 use kernel_core::paging::x86_64::X86_64;
 use kernel_core::paging::{MapAttrs, PagingError, TableAllocator, Translation};
 
-use super::cpu::{self, BootCpuCell};
+use super::cpu::{self, CpuCell};
 use super::gdt::{KERNEL_CS, USER_CS, USER_DS};
 use super::trap::{SYSCALL_VECTOR, TrapFrame};
 use crate::memory;
@@ -55,7 +61,7 @@ const CR0_TS: u64 = 1 << 3;
 const CR4_OSFXSR: u64 = 1 << 9;
 const CR4_OSXMMEXCPT: u64 = 1 << 10;
 
-/// The per-CPU block (offsets are used by the assembly below).
+/// The per-CPU block (offsets are used by the assembly below and by [`cpu_index`]).
 #[repr(C)]
 pub struct PerCpu {
     /// +0: address of this block.
@@ -64,9 +70,79 @@ pub struct PerCpu {
     kernel_rsp: u64,
     /// +16: the user stack pointer, saved by the SYSCALL entry.
     user_rsp: u64,
+    /// +24: the CPU's logical index.
+    index: u64,
 }
 
-static PER_CPU: BootCpuCell<PerCpu> = BootCpuCell::new(PerCpu { self_ptr: 0, kernel_rsp: 0, user_rsp: 0 });
+const _: () = assert!(core::mem::offset_of!(PerCpu, kernel_rsp) == 8);
+const _: () = assert!(core::mem::offset_of!(PerCpu, user_rsp) == 16);
+/// Offset of [`PerCpu::index`] in the block.
+const INDEX_OFFSET: usize = core::mem::offset_of!(PerCpu, index);
+
+/// One block per CPU, by logical index.
+static PER_CPU: [CpuCell<PerCpu>; crate::smp::MAX_CPUS] =
+    [const { CpuCell::new(PerCpu { self_ptr: 0, kernel_rsp: 0, user_rsp: 0, index: 0 }) }; crate::smp::MAX_CPUS];
+
+/// The logical index of the running CPU: one load from its per-CPU block (`GS` base).
+#[inline]
+pub fn cpu_index() -> usize {
+    let index: usize;
+    // SAFETY: in the kernel the GS base is always the running CPU's per-CPU block (installed
+    // before any Rust code runs on each CPU, swapped on every entry from and exit to user
+    // mode), which is mapped for the kernel's whole life; the load has no other effect. Not
+    // `pure`: a thread that migrates must read the index again.
+    unsafe {
+        core::arch::asm!(
+            "movq %gs:{offset}, {index}",
+            index = out(reg) index,
+            offset = const INDEX_OFFSET,
+            options(att_syntax, nostack, preserves_flags, readonly)
+        )
+    };
+    index
+}
+
+/// Installs the per-CPU block of CPU `index` on the running CPU: fills it in and points the GS
+/// base at it (the user GS base, `IA32_KERNEL_GS_BASE`, is zero). Call with interrupts masked
+/// after loading the CPU's GDT (a segment reload clears the GS base), before any code that
+/// takes a lock. Returns false for an index without a block.
+pub fn init_cpu_block(index: usize) -> bool {
+    let Some(cell) = PER_CPU.get(index) else { return false };
+    let block = cell.get();
+    // SAFETY: each CPU installs only its own block, once, with interrupts masked, before
+    // anything reads it through GS.
+    unsafe {
+        (*block).self_ptr = block as u64;
+        (*block).index = index as u64;
+    }
+    // SAFETY: GS_BASE and KERNEL_GS_BASE are architectural MSRs on every x86_64 CPU; the GS
+    // base now names this CPU's block, which lives for the whole kernel.
+    unsafe {
+        cpu::wrmsr(MSR_GS_BASE, block as u64);
+        cpu::wrmsr(MSR_KERNEL_GS_BASE, 0);
+    }
+    true
+}
+
+/// True when `addr` is the address of some CPU's per-CPU block.
+fn is_cpu_block(addr: u64) -> bool {
+    PER_CPU.iter().any(|cell| cell.get() as u64 == addr)
+}
+
+/// For the fatal-exception path: makes sure the GS base is a per-CPU block. An NMI or machine
+/// check can arrive in kernel mode with the user's GS base, between the `swapgs` and the
+/// `iretq` of the return to user mode or at the SYSCALL entry's first instruction; the entry
+/// stub only swaps for frames from user mode. The report then needs the kernel's GS base
+/// (locks read the CPU index through it). Nothing returns to the interrupted code afterwards.
+pub fn ensure_kernel_gs() {
+    // SAFETY: the GS base MSRs exist on every x86_64 CPU; reading them has no side effect.
+    let (gs, kernel_gs) = unsafe { (cpu::rdmsr(MSR_GS_BASE), cpu::rdmsr(MSR_KERNEL_GS_BASE)) };
+    if !is_cpu_block(gs) && is_cpu_block(kernel_gs) {
+        // SAFETY: exchanges the two GS bases, which makes the kernel's the active one; the
+        // caller never returns to the interrupted code, which would expect the user's.
+        unsafe { core::arch::asm!("swapgs", options(att_syntax, nostack, preserves_flags)) };
+    }
+}
 
 /// A suspended thread's kernel-side state: its kernel stack pointer (everything else is on
 /// that stack).
@@ -242,15 +318,26 @@ pub unsafe fn init_thread_stack(top: u64, entry: u64, user_sp: u64) -> Context {
     Context { rsp: switch_frame_addr }
 }
 
-/// Makes `top` the kernel stack the CPU switches to on the next entry from user mode.
+/// Makes `top` the kernel stack the running CPU switches to on the next entry from user mode
+/// (its TSS RSP0 and its per-CPU block). Call with interrupts masked.
 pub fn set_kernel_stack(top: u64) {
-    super::gdt::set_rsp0(top);
-    // SAFETY: the per-CPU block belongs to this CPU and is only written with interrupts
-    // masked (context switches), and read by the SYSCALL entry of this CPU.
-    unsafe { (*PER_CPU.get()).kernel_rsp = top };
+    let cpu = cpu_index();
+    super::gdt::set_rsp0(cpu, top);
+    if let Some(cell) = PER_CPU.get(cpu) {
+        // SAFETY: the per-CPU block belongs to this CPU and is only written by it with
+        // interrupts masked (context switches), and read by the SYSCALL entry of this CPU.
+        unsafe { (*cell.get()).kernel_rsp = top };
+    }
 }
 
 /// Switches to the page tables at `root` (a user root, or the kernel's own).
+///
+/// CR4.PCIDE is never set, so every CR3 write drops all non-global translations of this CPU:
+/// no user translation of the previous address space survives a switch to another one (the
+/// kernel half is global and identical in every root). Skipping the write when `root` is
+/// already loaded is safe because an address space runs on at most one CPU at a time (one
+/// thread per process), and every CPU that leaves it loads another root (an idle thread
+/// loads the kernel root), so a CPU never keeps a stale root loaded after it was freed.
 ///
 /// # Safety
 /// `root` must map the whole kernel half (every user root copies it from the kernel root).
@@ -261,19 +348,16 @@ pub unsafe fn activate_root(root: PhysAddr) {
     }
 }
 
-/// Enables SYSCALL, FP/SIMD for user threads and the per-CPU block (once per CPU).
+/// Enables SYSCALL and FP/SIMD for user threads on the running CPU (the boot CPU calls it once
+/// from the boot sequence, each secondary CPU from its start-up path).
 pub fn init_user_mode() {
-    let block = PER_CPU.get();
-    // SAFETY: boot CPU initialisation with interrupts masked; the block is this CPU's.
-    unsafe { (*block).self_ptr = block as u64 };
-    // SAFETY: architectural MSRs and control bits: GS base points at the per-CPU block while
-    // in the kernel (KERNEL_GS_BASE holds the user value, zero); STAR selects the kernel code
+    // SAFETY: architectural MSRs and control bits, written on this CPU with interrupts
+    // masked: KERNEL_GS_BASE holds the user GS base (zero); STAR selects the kernel code
     // segment 0x08 for SYSCALL and the user segments (0x1b data, 0x23 code) for SYSRET; LSTAR
     // is the entry above; FMASK masks interrupts on entry. CR0/CR4 enable FXSAVE and SSE with
     // x87 emulation off; the kernel never executes FP/SIMD instructions other than the
     // save/restore pair.
     unsafe {
-        cpu::wrmsr(MSR_GS_BASE, block as u64);
         cpu::wrmsr(MSR_KERNEL_GS_BASE, 0);
         cpu::wrmsr(MSR_STAR, (u64::from(KERNEL_CS) << 32) | (u64::from(USER_DS - 8 - 3) << 48));
         cpu::wrmsr(MSR_LSTAR, x86_64_syscall_entry as *const () as u64);
@@ -297,15 +381,11 @@ pub fn kernel_map(
     memory::kernel_map::<X86_64>(va, pa, len, attrs, alloc)
 }
 
-/// Unmaps kernel memory and drops it from this CPU's TLB (the SMP issue adds shootdowns).
+/// Unmaps kernel memory and drops it from every CPU's TLB (a shootdown, `smp.rs`): when this
+/// returns no CPU translates the range any more, so its frames may be freed and reused.
 pub fn kernel_unmap(va: VirtAddr, len: u64) -> Result<(), PagingError> {
     memory::kernel_unmap::<X86_64>(va, len)?;
-    let mut page = va.as_u64();
-    while page < va.as_u64() + len {
-        // SAFETY: `invlpg` only drops a TLB entry.
-        unsafe { core::arch::asm!("invlpg ({0})", in(reg) page, options(att_syntax, nostack, preserves_flags)) };
-        page += kernel_core::addr::PAGE_SIZE;
-    }
+    super::smp::shootdown(va.as_u64(), len);
     Ok(())
 }
 
