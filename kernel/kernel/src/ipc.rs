@@ -426,7 +426,7 @@ pub fn reply(ptr: u64) -> Result<u64, SysError> {
     msg.set_sender_pid(pid.0);
     msg.set_reply_token(0);
     msg.set_cap(NO_CAP);
-    let caller = {
+    {
         let mut replies = REPLIES.lock();
         let info = replies.claim(token, pid.0).map_err(|e| {
             crate::audit::log_denial(EventKind::CapDenied, pid.0, &principal, Syscall::Reply.number(), token);
@@ -434,9 +434,11 @@ pub fn reply(ptr: u64) -> Result<u64, SysError> {
         })?;
         msg.set_endpoint(0);
         let _ = info;
-        replies.complete(token, msg).map_err(IpcError::sys_error)?
-    };
-    sched::wake(caller);
+        let caller = replies.complete(token, msg).map_err(IpcError::sys_error)?;
+        // Woken under the lock that holds the reply, so the wakeup cannot reach the caller
+        // after it gave up waiting (timeout) and blocked on something else.
+        sched::wake(caller);
+    }
     Ok(0)
 }
 

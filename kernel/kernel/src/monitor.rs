@@ -135,12 +135,26 @@ pub fn user_read(pid: u32, out: &mut [u8], deadline: Option<u64>, nonblocking: b
             if nonblocking {
                 return Err(SysError::WouldBlock);
             }
-            input.waiter = Some(me);
         }
-        // Interrupts are masked for the whole syscall (one CPU): the serial interrupt cannot
-        // slip in between registering above and blocking here.
+        // Block first, then register and look again: the serial interrupt (on the boot CPU)
+        // may run between the two on another CPU. It either sees the waiter and wakes this
+        // (still current) thread, which then does not sleep, or it filled the ring before
+        // the second look. The wakeup cannot be taken under `INPUT` (rank 95 > Scheduler).
         crate::sched::block_current_until(BlockReason::Generic(CONSOLE_WAIT), deadline)
             .map_err(|_| SysError::InvalidArgument)?;
+        let arrived = {
+            let mut input = INPUT.lock();
+            if input.len > 0 {
+                input.waiter = None;
+                true
+            } else {
+                input.waiter = Some(me);
+                false
+            }
+        };
+        if arrived {
+            crate::sched::wake(me);
+        }
         crate::sched::reschedule();
         if crate::sched::woke_by_timeout(me) {
             let mut input = INPUT.lock();

@@ -288,6 +288,12 @@ pub fn create(image: &Image<'_>, parent: Option<Pid>, prepare: impl FnOnce(Pid))
     }
     let (root, regions) = build_space(image)?;
     let mut table = TABLE.lock();
+    // Checked again under the lock that inserts: another CPU may have filled the table.
+    if table.processes.len() >= MAX_PROCESSES {
+        drop(table);
+        destroy_space(root);
+        return Err(KernelError::AddressSpace("process table full (exit statuses not collected?)"));
+    }
     let pid = Pid(table.next_pid);
     table.next_pid = table.next_pid.checked_add(1).ok_or(KernelError::AddressSpace("process ids exhausted"))?;
     table.processes.insert(
@@ -456,7 +462,7 @@ pub fn thread_reaped(pid: Pid) {
     };
     // The frames are back before a waiting parent learns the exit status (`wait`).
     destroy_space(root);
-    let waiter = {
+    {
         let mut table = TABLE.lock();
         let Some(p) = table.processes.get_mut(&pid) else { return };
         let (remove, parent) = match p.life {
@@ -469,11 +475,11 @@ pub fn thread_reaped(pid: Pid) {
         if remove {
             table.processes.remove(&pid);
         }
-        parent.and_then(|pp| table.processes.get_mut(&pp)).and_then(|pp| pp.waiter.take())
+        // Woken under the table lock, which `wait` holds while it blocks.
+        if let Some(w) = parent.and_then(|pp| table.processes.get_mut(&pp)).and_then(|pp| pp.waiter.take()) {
+            sched::wake(w);
+        }
     };
-    if let Some(w) = waiter {
-        sched::wake(w);
-    }
 }
 
 /// Runs `f` on the capability table of process `pid`.

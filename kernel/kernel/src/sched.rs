@@ -16,7 +16,8 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use kernel_core::addr::{PhysAddr, VirtAddr};
 use kernel_core::paging::MapAttrs;
@@ -39,8 +40,11 @@ pub const FIRST_THREAD_STACK_SLOT: u64 = 64;
 
 /// One thread's machine state.
 struct Thread {
-    context: arch::Context,
-    fp: arch::FpState,
+    /// Saved registers and FP/SIMD state: written and read only by the CPU switching away
+    /// from or to the thread, outside the scheduler lock (hence the cells); the scheduler's
+    /// `switching_from` / `switch_done` handshake orders one CPU's save before another's load.
+    context: UnsafeCell<arch::Context>,
+    fp: UnsafeCell<arch::FpState>,
     /// The page tables it runs on (the kernel root for idle threads).
     root: PhysAddr,
     /// Its kernel stack, when it owns one (idle threads run on their CPU's boot stack).
@@ -51,10 +55,10 @@ struct Thread {
     /// with one lock.
     principal: [u8; 32],
     /// The CPU it last ran on.
-    last_cpu: usize,
+    last_cpu: AtomicUsize,
     /// Another CPU asked it to end while it was running: it ends itself at its next
     /// preemption point or switch (see [`request_kill`]).
-    kill_pending: bool,
+    kill_pending: AtomicBool,
 }
 
 /// A guarded kernel stack in a `layout::kernel_stack` slot.
@@ -120,14 +124,14 @@ fn prepare_stack_tables() -> Result<(), KernelError> {
 /// The idle thread of a CPU: the code that started the CPU, on its boot stack.
 fn idle_thread(cpu: usize) -> Box<Thread> {
     Box::new(Thread {
-        context: arch::Context::default(),
-        fp: arch::FpState::new(),
+        context: UnsafeCell::new(arch::Context::default()),
+        fp: UnsafeCell::new(arch::FpState::new()),
         root: memory::kernel_root(),
         stack: None,
         owner: None,
         principal: [0; 32],
-        last_cpu: cpu,
-        kill_pending: false,
+        last_cpu: AtomicUsize::new(cpu),
+        kill_pending: AtomicBool::new(false),
     })
 }
 
@@ -214,14 +218,14 @@ fn create_thread(
         // SAFETY: the stack was just mapped for this thread alone; its top is slot-aligned.
         let context = unsafe { arch::init_thread_stack(stack.top(), entry, user_sp) };
         Box::new(Thread {
-            context,
-            fp: arch::FpState::new(),
+            context: UnsafeCell::new(context),
+            fp: UnsafeCell::new(arch::FpState::new()),
             root,
             stack: Some(stack),
             owner: Some(owner),
             principal,
-            last_cpu: 0,
-            kill_pending: false,
+            last_cpu: AtomicUsize::new(0),
+            kill_pending: AtomicBool::new(false),
         })
     });
     match made {
@@ -283,7 +287,7 @@ pub fn kill_pending() -> bool {
         .current(cpu())
         .ok()
         .and_then(|id| state.threads.get(id.slot())?.as_ref())
-        .is_some_and(|t| t.kill_pending)
+        .is_some_and(|t| t.kill_pending.load(Ordering::Relaxed))
 }
 
 /// Ends the running thread's process if another CPU killed it while it ran.
@@ -316,21 +320,30 @@ pub fn reschedule() {
         // reaches `end_if_killed` below instead of sleeping for ever.
         if let Ok(current) = state.scheduler.current(here)
             && matches!(state.scheduler.state(current), Ok(ThreadState::Blocked(_)))
-            && state.threads.get(current.slot()).and_then(|t| t.as_ref()).is_some_and(|t| t.kill_pending)
+            && state
+                .threads
+                .get(current.slot())
+                .and_then(|t| t.as_ref())
+                .is_some_and(|t| t.kill_pending.load(Ordering::Relaxed))
         {
             let _ = state.scheduler.wake(current);
         }
         let switch = match state.scheduler.schedule(here) {
             Ok(Some(s)) => s,
-            Ok(None) => return,
+            Ok(None) => {
+                // No switch: a killed thread kept runnable above still ends here.
+                drop(guard);
+                end_if_killed();
+                return;
+            }
             Err(e) => {
                 kerror!("[sched] cannot schedule: {}", e.as_str());
                 return;
             }
         };
-        let from = state.threads.get_mut(switch.from.slot()).and_then(|t| t.as_mut()).map(|t| &mut **t as *mut Thread);
-        let to = state.threads.get_mut(switch.to.slot()).and_then(|t| t.as_mut()).map(|t| {
-            t.last_cpu = here;
+        let from = state.threads.get(switch.from.slot()).and_then(|t| t.as_ref()).map(|t| &**t as *const Thread);
+        let to = state.threads.get(switch.to.slot()).and_then(|t| t.as_ref()).map(|t| {
+            t.last_cpu.store(here, Ordering::Relaxed);
             &**t as *const Thread
         });
         match (from, to) {
@@ -342,18 +355,21 @@ pub fn reschedule() {
         }
     };
     let (from, to) = pointers;
-    // SAFETY: both threads are boxed in the table and are only freed by `after_switch` after
-    // their CPU has switched away from them: `from` is running here, `to` is the thread the
-    // scheduler just made current on this CPU. Interrupts are masked, so nothing else on this
-    // CPU touches them until the switch completes.
+    // SAFETY: both threads are boxed in the table and are only freed by `reap` after their
+    // CPU confirmed the switch away (`switch_done`; a kill during a switch waits for it too):
+    // `from` is running here, `to` is the thread the scheduler just made current on this CPU.
+    // Their `context` and `fp` cells are touched only by the CPU switching from or to them:
+    // `from` cannot be picked by any CPU before this CPU's `switch_done`, and `to` was saved
+    // by a CPU whose `switch_done` (under the scheduler lock this CPU took since) came first.
+    // Interrupts are masked, so nothing else on this CPU runs until the switch completes.
     unsafe {
-        arch::fp_save(&mut (*from).fp);
-        arch::fp_restore(&(*to).fp);
+        arch::fp_save(&mut *(*from).fp.get());
+        arch::fp_restore(&*(*to).fp.get());
         if let Some(stack) = &(*to).stack {
             arch::set_kernel_stack(stack.top());
         }
         arch::activate_root((*to).root);
-        arch::switch_context(&mut (*from).context, &(*to).context);
+        arch::switch_context(&mut *(*from).context.get(), &*(*to).context.get());
     }
     after_switch();
     end_if_killed();
@@ -392,7 +408,7 @@ pub fn reap() {
         };
         let Some((thread, id)) = next else { break };
         let Thread { stack, owner, kill_pending, .. } = *thread;
-        if kill_pending {
+        if kill_pending.into_inner() {
             PENDING_KILLS.fetch_sub(1, Ordering::Release);
         }
         if let Some(stack) = stack
@@ -428,10 +444,9 @@ pub fn request_kill(id: ThreadId) -> Result<KillOutcome, KernelError> {
             Err(SchedError::ThreadRunning) => {}
             Err(e) => return Err(e.into()),
         }
-        let thread = state.threads.get_mut(id.slot()).and_then(|t| t.as_mut());
+        let thread = state.threads.get(id.slot()).and_then(|t| t.as_ref());
         let thread = thread.ok_or(KernelError::Sched(SchedError::Corrupted))?;
-        if !thread.kill_pending {
-            thread.kill_pending = true;
+        if !thread.kill_pending.swap(true, Ordering::Relaxed) {
             PENDING_KILLS.fetch_add(1, Ordering::Release);
         }
         state.scheduler.cpu_of(id)?
@@ -443,7 +458,7 @@ pub fn request_kill(id: ThreadId) -> Result<KillOutcome, KernelError> {
 /// The CPU a process's thread last ran on.
 pub fn last_cpu(id: ThreadId) -> Option<usize> {
     let state = STATE.lock();
-    state.threads.get(id.slot())?.as_ref().map(|t| t.last_cpu)
+    state.threads.get(id.slot())?.as_ref().map(|t| t.last_cpu.load(Ordering::Relaxed))
 }
 
 /// The running thread's process and its Principal, if it is a user thread.

@@ -230,7 +230,14 @@ fn sleep(ns: u64) -> Result<u64, SysError> {
         return Ok(0);
     }
     let deadline = time::uptime_ns().saturating_add(ns);
-    sched::block(BlockReason::Sleep, Some(deadline)).map_err(|_| SysError::InvalidArgument)?;
+    // A stray wakeup (one meant for an earlier wait) does not end the sleep early; the
+    // bound only guards against a wakeup storm.
+    for _ in 0..1024 {
+        sched::block(BlockReason::Sleep, Some(deadline)).map_err(|_| SysError::InvalidArgument)?;
+        if time::uptime_ns() >= deadline {
+            break;
+        }
+    }
     Ok(0)
 }
 

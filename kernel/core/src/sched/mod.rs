@@ -803,8 +803,11 @@ impl<const THREADS: usize, const CPUS: usize> Scheduler<THREADS, CPUS> {
             _ if self.is_current(i)? => return Err(SchedError::ThreadRunning),
             _ => {}
         }
+        // A thread its CPU is still switching away from is on that CPU's stack until
+        // `switch_done`: it departs, and becomes reapable only then.
+        let stage = if self.is_switching_from(i)? { ExitStage::Departing } else { ExitStage::Reapable };
         self.relink(i, |s| {
-            s.state = ThreadState::Exited(ExitStage::Reapable);
+            s.state = ThreadState::Exited(stage);
             s.exit_code = code;
             s.deadline = None;
         })

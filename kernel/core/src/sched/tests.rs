@@ -927,6 +927,30 @@ fn balance_spreads_threads_one_per_call() {
 }
 
 #[test]
+fn terminate_during_a_switch_waits_for_switch_done() {
+    let (mut s, _) = started::<16, 2>(2);
+    let a = s.create(Priority::Normal, 0).unwrap();
+    let b = s.create(Priority::Normal, 0).unwrap();
+    assert_eq!(resched(&mut s, 0), a);
+    // CPU 0 switches from a to b; before it confirms, another CPU kills a.
+    s.block_current(0, BlockReason::Generic(0), None).unwrap();
+    let switch = s.schedule(0).unwrap().unwrap();
+    assert_eq!((switch.from, switch.to), (a, b));
+    assert_eq!(s.terminate(a, 9), Ok(()));
+    // Its stack is still in use: not reapable, its slot not releasable.
+    assert_eq!(s.take_reapable(0), Ok(None));
+    assert_eq!(s.take_reapable(1), Ok(None));
+    assert_eq!(s.reapable(), 0);
+    assert!(s.release(a).is_err());
+    check(&s);
+    assert_eq!(s.switch_done(0), Ok(Some(a)));
+    assert_eq!(s.reapable(), 1);
+    assert_eq!(s.take_reapable(0), Ok(Some((a, 9))));
+    assert_eq!(s.release(a), Ok(()));
+    check(&s);
+}
+
+#[test]
 fn place_picks_the_least_loaded_allowed_started_cpu() {
     let (mut s, _) = started::<32, 4>(3);
     // CPU 3 is not started: nothing is placed there, even when the set names only it.
