@@ -86,6 +86,9 @@ pub enum PagingError {
     HugePageInTheWay,
     /// No frame was available for a new page table.
     OutOfTables,
+    /// The entries are gone, but another CPU did not confirm it dropped its cached
+    /// translations: the memory behind them must not be reused.
+    ShootdownIncomplete,
 }
 
 impl PagingError {
@@ -100,6 +103,7 @@ impl PagingError {
             PagingError::NotMapped => "page not mapped",
             PagingError::HugePageInTheWay => "range splits a large page",
             PagingError::OutOfTables => "out of memory for page tables",
+            PagingError::ShootdownIncomplete => "TLB shootdown not confirmed by every CPU (memory kept out of use)",
         }
     }
 }

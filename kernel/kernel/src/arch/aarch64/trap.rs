@@ -244,8 +244,11 @@ unsafe extern "C" {
     static aarch64_vectors: u8;
 }
 
-/// Fatal traps being reported (a fault inside the report is not reported again in full).
-static FATAL_DEPTH: AtomicU32 = AtomicU32::new(0);
+#[allow(clippy::declare_interior_mutable_const)]
+const NOT_REPORTING: AtomicU32 = AtomicU32::new(0);
+/// Fatal traps being reported, per CPU (a fault inside a CPU's own report is not reported
+/// again in full; another CPU's fault meanwhile is).
+static FATAL_DEPTH: [AtomicU32; kernel_boot::MAX_CPUS] = [NOT_REPORTING; kernel_boot::MAX_CPUS];
 
 /// Installs the vector table (the boot code already did; this makes it explicit) and
 /// describes it.
@@ -446,7 +449,8 @@ fn lower_el_sync(frame: &mut TrapFrame) {
 }
 
 fn fatal(frame: &TrapFrame, entry: u64, overflow: bool, source: u64, kind: u64, why: Option<&'static str>) -> ! {
-    if FATAL_DEPTH.fetch_add(1, Ordering::Relaxed) > 0 {
+    let depth = FATAL_DEPTH.get(super::percpu::cpu_index()).map_or(0, |d| d.fetch_add(1, Ordering::Relaxed));
+    if depth > 0 {
         // A fault while reporting a fault: say so without formatting, then stop.
         super::uart::console_write(b"\r\n[fault] fault inside the fault report; stopping\r\n");
         crate::trap::stop()

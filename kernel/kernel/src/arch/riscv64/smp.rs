@@ -267,7 +267,7 @@ pub fn send_reschedule_ipi(cpu: usize) {
 
 /// Makes every other present hart execute `sfence.vma` for `len` bytes at `va` and returns
 /// once all have (SBI RFENCE, see `user.rs`). Harts are batched 64 ids at a time.
-pub(super) fn remote_sfence_vma(va: u64, len: u64) {
+pub(super) fn remote_sfence_vma(va: u64, len: u64) -> bool {
     let me = super::cpu_index();
     let mut pending = [None::<u64>; MAX_CPUS];
     for (cpu, slot) in pending.iter_mut().enumerate() {
@@ -278,6 +278,7 @@ pub(super) fn remote_sfence_vma(va: u64, len: u64) {
             *slot = Some(block.hart());
         }
     }
+    let mut confirmed = true;
     // Bounded: every round sends to (and clears) at least the lowest pending hart.
     for _ in 0..MAX_CPUS {
         let Some(base) = pending.iter().flatten().copied().min() else { break };
@@ -294,8 +295,10 @@ pub(super) fn remote_sfence_vma(va: u64, len: u64) {
             // Said at once, without the console lock (the caller may hold locks): a hart may
             // still translate memory that is about to be reused.
             super::console_write(b"\n[smp] SBI remote_sfence_vma failed: TLB shootdown incomplete\n");
+            confirmed = false;
         }
     }
+    confirmed
 }
 
 /// The firmware id of the boot CPU (its hart id).

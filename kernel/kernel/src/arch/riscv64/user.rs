@@ -443,16 +443,16 @@ pub fn kernel_unmap(va: VirtAddr, len: u64) -> Result<(), PagingError> {
         PagingMode::Sv48 => memory::kernel_unmap::<Sv48>(va, len)?,
         PagingMode::Sv39 => memory::kernel_unmap::<Sv39>(va, len)?,
     }
-    shootdown(va.as_u64(), len);
-    Ok(())
+    if shootdown(va.as_u64(), len) { Ok(()) } else { Err(PagingError::ShootdownIncomplete) }
 }
 
 /// Publishes a kernel page-table change and flushes `len` bytes at `va` from every hart's
 /// TLB: this one, then the others through SBI (which returns once they have).
-fn shootdown(va: u64, len: u64) {
+/// False when the firmware refused a remote fence.
+fn shootdown(va: u64, len: u64) -> bool {
     core::sync::atomic::fence(Ordering::SeqCst);
     flush_range(va, len);
-    super::smp::remote_sfence_vma(va, len);
+    super::smp::remote_sfence_vma(va, len)
 }
 
 /// Root-table entries that belong to user space (the lower half); the rest is the kernel's.

@@ -263,7 +263,10 @@ fn configure_local_apic() -> Result<(), KernelError> {
 pub fn send_ipi(apic_id: u32, command: u32) -> bool {
     let saved = cpu::irq_save();
     let sent = if X2APIC.load(Ordering::Relaxed) {
-        core::sync::atomic::fence(Ordering::SeqCst);
+        // SAFETY: `mfence; lfence` only orders memory: a WRMSR to an x2APIC register is not
+        // serialising and MFENCE alone does not order it, so the earlier stores (shootdown
+        // requests) become visible before the interrupt can arrive.
+        unsafe { core::arch::asm!("mfence", "lfence", options(nostack, preserves_flags)) };
         // SAFETY: x2APIC mode is on, so MSR 0x830 is the interrupt command register; the
         // command is one of the kernel's IPIs. Interrupts are masked, so no handler on this
         // CPU writes the ICR in between.

@@ -466,19 +466,19 @@ pub fn on_nmi(frame_addr: u64) -> bool {
 
 /// Drops `[va, va + len)` (whose page-table entries the caller has just cleared) from every
 /// online CPU's TLB and returns once all have done so (module doc).
-pub fn shootdown(va: u64, len: u64) {
+pub fn shootdown(va: u64, len: u64) -> bool {
     let end = va.saturating_add(len);
     let saved = cpu::irq_save();
     flush_range(va, end);
     let me = cpu_index();
     let Some(request) = REQUESTS.get(me) else {
         cpu::irq_restore(saved);
-        return;
+        return true;
     };
     let targets: u64 = (0..MAX_CPUS).filter(|&c| c != me && crate::smp::is_online(c)).fold(0, |m, c| m | (1 << c));
     if targets == 0 {
         cpu::irq_restore(saved);
-        return;
+        return true;
     }
     // The cleared page-table entries are globally visible before the request is.
     fence(Ordering::SeqCst);
@@ -500,6 +500,7 @@ pub fn shootdown(va: u64, len: u64) {
         serve_shootdowns(me);
         request.missing.load(Ordering::Acquire) == 0
     };
+    let mut confirmed = true;
     if !wait_ns(SHOOTDOWN_WARN_NS, acknowledged) {
         kwarn!(
             "[smp] TLB shootdown of {va:#x}+{len:#x} from CPU {me}: {} CPUs have not acknowledged after {} ms",
@@ -513,6 +514,7 @@ pub fn shootdown(va: u64, len: u64) {
                     pending.fetch_and(!(1 << me), Ordering::AcqRel);
                 }
             }
+            confirmed = false;
             kerror!(
                 "[smp] TLB shootdown of {va:#x}+{len:#x} from CPU {me}: gave up after {} ms, {} CPUs may hold stale translations",
                 time::uptime_ns().saturating_sub(started) / 1_000_000,
@@ -521,6 +523,7 @@ pub fn shootdown(va: u64, len: u64) {
         }
     }
     cpu::irq_restore(saved);
+    confirmed
 }
 
 /// The trampoline in the low page: its direct-map address and physical page.

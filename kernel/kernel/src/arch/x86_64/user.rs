@@ -385,8 +385,7 @@ pub fn kernel_map(
 /// returns no CPU translates the range any more, so its frames may be freed and reused.
 pub fn kernel_unmap(va: VirtAddr, len: u64) -> Result<(), PagingError> {
     memory::kernel_unmap::<X86_64>(va, len)?;
-    super::smp::shootdown(va.as_u64(), len);
-    Ok(())
+    if super::smp::shootdown(va.as_u64(), len) { Ok(()) } else { Err(PagingError::ShootdownIncomplete) }
 }
 
 /// Root-table entries that belong to user space (the lower half); the rest is the kernel's.
