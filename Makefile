@@ -56,7 +56,7 @@ help:
 	@echo "    make stats          lines of code, test and syscall counts"
 	@echo "    make doctor         what this machine has (QEMU, firmware, targets, gdb, GRUB)"
 	@echo "    make grub-iso       build/x86_64/cambios.iso (GRUB, Multiboot2)"
-	@echo "    make bench          boot time, memory, syscall and IPC costs (guest instructions, -icount) vs host pipes (RUNS=n)"
+	@echo "    make bench          boot time, memory, syscall and IPC costs (guest instructions, -icount) vs host pipes, IPC scaling on 1/2/4 CPUs (RUNS=n)"
 	@echo "    make setup          run scripts/setup.sh (every target above does it first)"
 	@echo "    make clean          remove target/ and build/"
 	@echo

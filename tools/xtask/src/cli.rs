@@ -172,7 +172,8 @@ COMMANDS:
         --filter S            Only QEMU tests whose <arch>/<name> contains S
         --timeout SECS        Host-side timeout per QEMU test (default 60; GRUB gets >= 120)
     bench                 Boot time, memory at ready, syscall/switch/spawn costs and IPC call/reply
-                          round trips (guest instructions, QEMU -icount) vs a host pipe ping-pong
+                          round trips (guest instructions, QEMU -icount) vs a host pipe ping-pong,
+                          and IPC throughput of 4 independent pairs on 1, 2 and 4 CPUs (real time)
         --arch A|all          Architectures (default all)
         --runs N              Boots per architecture (default 3)
     check-all             clippy -D warnings on the 3 kernel targets (+selftest), the host
