@@ -438,6 +438,8 @@ pub const MATRIX: &[QemuTest] = &[
         boot_log_contains: Some("[smp] 4 of 4 CPUs online"),
         ..BOOT
     },
+    // Ten CPUs: more than the other rows and the shell's default view.
+    QemuTest { name: "smp-10", smp: 10, boot_log_contains: Some("[smp] 10 of 10 CPUs online"), ..BOOT },
     QemuTest { name: "smp-1", smp: 1, services: Some(SMP), outcome: Outcome::User(&SMP_CHECK_1), ..USER },
     QemuTest { name: "smp-2", smp: 2, services: Some(SMP), outcome: Outcome::User(&SMP_CHECK_2), ..USER },
     QemuTest { name: "smp-4", smp: 4, services: Some(SMP), outcome: Outcome::User(&SMP_CHECK_4), ..USER },

@@ -22,6 +22,9 @@ use libsys::{ExitStatus, Message, Pid, Principal, SysError, Timeout, WellKnown, 
 
 libsys::entry!(main);
 
+/// CPU records asked for (the kernel's `MAX_CPUS`).
+const MAX_CPU_RECORDS: usize = 64;
+
 /// The prompt.
 const PROMPT: &str = "cambios> ";
 /// Longest command line; further characters are ignored.
@@ -273,7 +276,7 @@ fn ps() -> Result<(), SysError> {
 }
 
 fn cpus() -> Result<(), SysError> {
-    let mut records = [CpuRecord::default(); 8];
+    let mut records = [CpuRecord::default(); MAX_CPU_RECORDS];
     let n = sys::cpu_list(&mut records)?;
     let online = records.iter().take(n).filter(|c| c.online).count();
     println!("{online} CPUs online; this shell runs on CPU {}", sys::cpu_id());

@@ -30,6 +30,9 @@ use libsys::{ExitStatus, Pid, SysError, println, sys};
 
 libsys::entry!(main);
 
+/// CPU records asked for (the kernel's `MAX_CPUS`).
+const MAX_CPU_RECORDS: usize = 64;
+
 /// Host cores QEMU can spread virtual CPUs over (CI machines have two).
 const HOST_PARALLELISM: u64 = 2;
 /// The least total work, in percent of the ideal (CPUs × one hog's work), that counts as scaling.
@@ -57,7 +60,7 @@ fn main() -> i32 {
 }
 
 fn run() -> Result<bool, SysError> {
-    let mut records = [CpuRecord::default(); 8];
+    let mut records = [CpuRecord::default(); MAX_CPU_RECORDS];
     let n = sys::cpu_list(&mut records)?;
     let online = records.iter().take(n).filter(|c| c.online).count() as u64;
     println!("[smp-check] {online} CPUs online");
@@ -65,10 +68,10 @@ fn run() -> Result<bool, SysError> {
 }
 
 /// Every online CPU's tick count.
-fn ticks() -> Result<[Option<u64>; 8], SysError> {
-    let mut records = [CpuRecord::default(); 8];
+fn ticks() -> Result<[Option<u64>; MAX_CPU_RECORDS], SysError> {
+    let mut records = [CpuRecord::default(); MAX_CPU_RECORDS];
     let n = sys::cpu_list(&mut records)?;
-    let mut out = [None; 8];
+    let mut out = [None; MAX_CPU_RECORDS];
     for (slot, c) in out.iter_mut().zip(records.iter().take(n)) {
         *slot = c.online.then_some(c.ticks);
     }
@@ -81,7 +84,7 @@ fn timers() -> Result<bool, SysError> {
     sys::sleep(WINDOW)?;
     let (t1, after) = (sys::time()?, ticks()?);
     let elapsed = t1.saturating_sub(t0);
-    let mut deltas = [0u64; 8];
+    let mut deltas = [0u64; MAX_CPU_RECORDS];
     let mut count = 0;
     for (cpu, (b, a)) in before.iter().zip(after.iter()).enumerate() {
         if let (Some(b), Some(a)) = (b, a) {
