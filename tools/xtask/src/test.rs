@@ -225,6 +225,8 @@ pub const SHELL_STEPS: &[ConsoleStep] = &[
     ConsoleStep { input: "audit\n", expect: "intercept.denied", delay_ms: 0 },
     ConsoleStep { input: "uptime\n", expect: "up ", delay_ms: 0 },
     ConsoleStep { input: "mem\n", expect: "free ", delay_ms: 0 },
+    ConsoleStep { input: "cpus\n", expect: "2 CPUs online; this shell runs on CPU ", delay_ms: 0 },
+    ConsoleStep { input: "cpus\n", expect: "TICKS", delay_ms: 0 },
     ConsoleStep { input: "kill 999\n", expect: "kill: NotFound", delay_ms: 0 },
     ConsoleStep { input: "frobnicate\n", expect: "unknown command 'frobnicate'; type 'help'", delay_ms: 0 },
     ConsoleStep { input: "poweroff\n", expect: "Powering off.", delay_ms: 0 },
