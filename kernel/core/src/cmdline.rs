@@ -23,6 +23,8 @@ pub const KEY_TIMER_HZ: &str = "cambios.hz";
 pub const KEY_LOG: &str = "cambios.log";
 /// Key selecting a boot self-test.
 pub const KEY_TEST: &str = "cambios.test";
+/// Key limiting the CPUs started (the boot CPU included).
+pub const KEY_MAX_CPUS: &str = "cambios.maxcpus";
 
 /// One command-line token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,11 +151,14 @@ pub struct KernelArgs<'a> {
     pub log_level: LogLevel,
     /// Boot self-test to run (`cambios.test`).
     pub test: Option<&'a str>,
+    /// Most CPUs to start, the boot CPU included (`cambios.maxcpus`, at least 1; `None`:
+    /// every CPU the firmware lists).
+    pub max_cpus: Option<u32>,
 }
 
 impl Default for KernelArgs<'_> {
     fn default() -> Self {
-        KernelArgs { timer_hz: DEFAULT_TIMER_HZ, log_level: LogLevel::Info, test: None }
+        KernelArgs { timer_hz: DEFAULT_TIMER_HZ, log_level: LogLevel::Info, test: None, max_cpus: None }
     }
 }
 
@@ -168,6 +173,8 @@ pub enum ArgWarning {
     EmptyTest,
     /// A double quote is never closed (the token runs to the end of the line).
     UnterminatedQuote,
+    /// `cambios.maxcpus` is missing its value, not a number, or 0.
+    BadMaxCpus,
 }
 
 impl ArgWarning {
@@ -178,6 +185,7 @@ impl ArgWarning {
             ArgWarning::BadLogLevel => "cambios.log must be error, warn, info or debug; using info",
             ArgWarning::EmptyTest => "cambios.test has no value; ignored",
             ArgWarning::UnterminatedQuote => "unterminated double quote in the command line",
+            ArgWarning::BadMaxCpus => "cambios.maxcpus must be a number of CPUs from 1 up; starting every CPU",
         }
     }
 }
@@ -276,12 +284,14 @@ pub fn parse(cmdline: &str) -> (KernelArgs<'_>, ArgWarnings) {
     let mut hz = Seen::default();
     let mut log = Seen::default();
     let mut test = Seen::default();
+    let mut max_cpus = Seen::default();
     let mut tokens = args(cmdline);
     for arg in tokens.by_ref() {
         match arg.key {
             KEY_TIMER_HZ => hz.record(&arg),
             KEY_LOG => log.record(&arg),
             KEY_TEST => test.record(&arg),
+            KEY_MAX_CPUS => max_cpus.record(&arg),
             _ => {}
         }
     }
@@ -309,6 +319,14 @@ pub fn parse(cmdline: &str) -> (KernelArgs<'_>, ArgWarnings) {
         Ok(Some("")) | Err(()) => warnings.push(ArgWarning::EmptyTest),
         Ok(Some(v)) => out.test = Some(v),
     }
+    match max_cpus.get() {
+        Ok(None) => {}
+        Ok(Some(v)) => match v.parse::<u32>() {
+            Ok(n) if n >= 1 => out.max_cpus = Some(n),
+            _ => warnings.push(ArgWarning::BadMaxCpus),
+        },
+        Err(()) => warnings.push(ArgWarning::BadMaxCpus),
+    }
     if tokens.saw_unterminated_quote() {
         warnings.push(ArgWarning::UnterminatedQuote);
     }
@@ -322,6 +340,18 @@ mod tests {
 
     fn all(cmdline: &str) -> Vec<(&str, Option<&str>)> {
         args(cmdline).map(|a| (a.key, a.value)).collect()
+    }
+
+    #[test]
+    fn max_cpus() {
+        assert_eq!(parse("").0.max_cpus, None);
+        assert_eq!(parse("cambios.maxcpus=2").0.max_cpus, Some(2));
+        assert_eq!(parse("cambios.maxcpus=1 quiet").0.max_cpus, Some(1));
+        for bad in ["cambios.maxcpus=0", "cambios.maxcpus=two", "cambios.maxcpus", "cambios.maxcpus=-1"] {
+            let (args, warnings) = parse(bad);
+            assert_eq!(args.max_cpus, None, "{bad}");
+            assert!(warnings.contains(ArgWarning::BadMaxCpus), "{bad}");
+        }
     }
 
     #[test]
@@ -402,7 +432,7 @@ mod tests {
     #[test]
     fn parse_values() {
         let (a, w) = parse("quiet cambios.hz=250 cambios.log=debug cambios.test=ticks other=1");
-        assert_eq!(a, KernelArgs { timer_hz: 250, log_level: LogLevel::Debug, test: Some("ticks") });
+        assert_eq!(a, KernelArgs { timer_hz: 250, log_level: LogLevel::Debug, test: Some("ticks"), max_cpus: None });
         assert!(w.is_empty());
         // Last occurrence wins, even over an earlier invalid one.
         let (a, w) = parse("cambios.hz=5 cambios.hz=1000 cambios.log=bogus cambios.log=warn");

@@ -30,6 +30,8 @@ struct Handover {
     info: BootInfo,
     /// `cambios.hz`, parsed (and warned about) once, in the first half.
     timer_hz: u32,
+    /// `cambios.maxcpus`.
+    max_cpus: Option<u32>,
 }
 
 static HANDOVER: crate::sync::SpinLock<Option<Handover>> =
@@ -117,7 +119,7 @@ fn boot(info: &BootInfo) -> Result<core::convert::Infallible, KernelError> {
     }
 
     // Keep the boot information for the rest of the boot, then move to the guarded stack.
-    *HANDOVER.lock() = Some(Handover { info: *info, timer_hz: args.timer_hz });
+    *HANDOVER.lock() = Some(Handover { info: *info, timer_hz: args.timer_hz, max_cpus: args.max_cpus });
     let (_, top) = layout::kernel_stack(0);
     kdebug!("[paging] switching to kernel stack {:#x} (guard page below)", top);
     arch::switch_stack(top, continue_on_kernel_stack)
@@ -126,7 +128,10 @@ fn boot(info: &BootInfo) -> Result<core::convert::Infallible, KernelError> {
 extern "C" fn continue_on_kernel_stack() -> ! {
     let handover = *HANDOVER.lock();
     let result = match handover {
-        Some(h) => boot_on_kernel_stack(&h.info, h.timer_hz),
+        Some(h) => {
+            crate::smp::set_max_cpus(h.max_cpus);
+            boot_on_kernel_stack(&h.info, h.timer_hz)
+        }
         None => Err(KernelError::NotInitialised("boot information")),
     };
     match result {

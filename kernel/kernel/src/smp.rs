@@ -44,6 +44,33 @@ const NEW_CPU: CpuState = CpuState {
 static CPUS: [CpuState; MAX_CPUS] = [NEW_CPU; MAX_CPUS];
 /// Set by the boot CPU after the ready line: secondary CPUs may run threads.
 static RELEASED: AtomicBool = AtomicBool::new(false);
+/// `cambios.maxcpus` (0: no limit).
+static MAX_STARTED: AtomicU64 = AtomicU64::new(0);
+
+/// Records `cambios.maxcpus` (before the secondary CPUs are started).
+pub fn set_max_cpus(limit: Option<u32>) {
+    MAX_STARTED.store(limit.map_or(0, u64::from), Ordering::Relaxed);
+}
+
+/// Why the next secondary CPU must not be started, if it must not: `cambios.maxcpus` CPUs
+/// are online already. The architecture reports the CPU as skipped with this reason and goes on.
+pub fn start_refused() -> Option<StartRefused> {
+    let limit = MAX_STARTED.load(Ordering::Relaxed);
+    let online = CPUS.iter().filter(|s| s.online.load(Ordering::Acquire)).count() as u64;
+    (limit != 0 && online >= limit).then_some(StartRefused { limit })
+}
+
+/// A CPU left offline by `cambios.maxcpus`.
+#[derive(Clone, Copy, Debug)]
+pub struct StartRefused {
+    limit: u64,
+}
+
+impl core::fmt::Display for StartRefused {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "not started (cambios.maxcpus={})", self.limit)
+    }
+}
 
 /// The logical index of the CPU running this code (always below [`MAX_CPUS`]).
 #[inline]

@@ -440,6 +440,14 @@ pub const MATRIX: &[QemuTest] = &[
         boot_log_contains: Some("[smp] 4 of 4 CPUs online"),
         ..BOOT
     },
+    // CPUs left offline on purpose are reported and the boot goes on with the others.
+    QemuTest {
+        name: "smp-maxcpus",
+        smp: 4,
+        append: "cambios.maxcpus=2",
+        boot_log_contains: Some("[smp] 2 of 4 CPUs online"),
+        ..BOOT
+    },
     // Ten CPUs: more than the other rows and the shell's default view.
     QemuTest { name: "smp-10", smp: 10, boot_log_contains: Some("[smp] 10 of 10 CPUs online"), ..BOOT },
     QemuTest { name: "smp-1", smp: 1, services: Some(SMP), outcome: Outcome::User(&SMP_CHECK_1), ..USER },

@@ -341,6 +341,10 @@ pub fn start_secondary_cpus(info: &BootInfo) -> u32 {
     let mut index: u64 = 0;
     for mpidr in info.cpu_id_list().map(|id| id & MPIDR_AFFINITY).filter(|&id| id != boot) {
         index += 1;
+        if let Some(why) = crate::smp::start_refused() {
+            kwarn!("[smp] CPU {mpidr:#x} skipped: {why}");
+            continue;
+        }
         if let Err(why) = start_cpu(mpidr, index, &regs) {
             kwarn!("[smp] CPU {mpidr:#x} skipped: {why}");
         }

@@ -246,6 +246,10 @@ pub fn start_secondary_cpus(info: &BootInfo) -> u32 {
             kwarn!("[smp] hart {hart} skipped: the firmware has no SBI {name} extension");
             continue;
         }
+        if let Some(why) = crate::smp::start_refused() {
+            kwarn!("[smp] hart {hart} skipped: {why}");
+            continue;
+        }
         if let Err(why) = start_hart(hart, index) {
             kwarn!("[smp] hart {hart} skipped: {why}");
         }

@@ -734,6 +734,10 @@ pub fn start_secondary_cpus(info: &BootInfo) -> u32 {
                 let mut index = 1usize;
                 let mut mapped = 0u64;
                 for id in info.cpu_id_list().filter(|&id| id != boot) {
+                    if let Some(why) = crate::smp::start_refused() {
+                        kwarn!("[smp] CPU with APIC id {id} skipped: {why}");
+                        continue;
+                    }
                     let result = u32::try_from(id).map_err(|_| (Skip::TooMany, true));
                     match result.and_then(|apic_id| start_cpu(&t, apic_id, index, &mut mapped)) {
                         Ok(()) => {
