@@ -5,8 +5,9 @@
 //! x86_64 finds its interrupt controllers and CPUs in the MADT ("APIC" table): the local APIC
 //! address, each I/O APIC (address and first global system interrupt), the ISA interrupt
 //! source overrides (ISA IRQ → GSI, polarity, trigger) and the enabled processors' APIC ids.
-//! This runs before the kernel heap exists: the crate is built without its `alloc` features, so
-//! its allocating `PlatformInfo` is not available and the MADT entries are iterated directly.
+//! This runs before the kernel heap exists: the crate (5.2.0; the 6.x releases need a nightly
+//! compiler) is built without its `alloc` features, so its allocating `PlatformInfo` is not
+//! available and the MADT entries are iterated directly.
 //!
 //! # What the `acpi` crate checks
 //!
