@@ -1,15 +1,58 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
-//! ACPI: the RSDP, the RSDT/XSDT and the MADT, read through a [`PhysReader`].
+//! ACPI: the RSDP, the RSDT/XSDT and the MADT, read with the `acpi` crate through a
+//! [`PhysReader`] (docs/adr/0010).
 //!
 //! x86_64 finds its interrupt controllers and CPUs in the MADT ("APIC" table): the local APIC
 //! address, each I/O APIC (address and first global system interrupt), the ISA interrupt
 //! source overrides (ISA IRQ → GSI, polarity, trigger) and the enabled processors' APIC ids.
+//! This runs before the kernel heap exists: the crate (5.2.0; the 6.x releases need a nightly
+//! compiler) is built without its `alloc` features, so its allocating `PlatformInfo` is not
+//! available and the MADT entries are iterated directly.
 //!
-//! Every structure is validated before use: signatures, lengths (bounded by [`MAX_TABLE_LEN`])
-//! and checksums of the RSDP (both the ACPI 1.0 part and the extended part), of the RSDT or
-//! XSDT and of the MADT. Entry walks are bounded by the table length and reject zero-length
-//! entries, so a malformed table gives an [`AcpiError`], never a loop or a panic. Results are
-//! copied into fixed-capacity arrays; no pointer into firmware memory survives parsing.
+//! # What the `acpi` crate checks
+//!
+//! * `Rsdp::validate`: the RSDP signature, that its OEM id is text, and its checksum (for
+//!   ACPI 2.0 and later, one sum over the whole `length`).
+//! * `AcpiTables::from_rsdt`: the RSDT/XSDT signature, that its OEM and table ids are text, and
+//!   its checksum.
+//! * `AcpiTables::find_table::<Madt>`: the first listed "APIC" table whose signature, ids and
+//!   checksum are valid; a listed table that is invalid or unreadable is skipped, so a broken
+//!   MADT is reported as [`AcpiError::NoMadt`].
+//! * The table and entry layouts, and the MADT entry decoding (`Madt::entries`).
+//!
+//! # What this module adds
+//!
+//! The crate trusts the lengths and pointers it reads from firmware memory, so everything it
+//! will touch is checked here first:
+//!
+//! * Mappings are served from the [`PhysReader`] by `Mapper`: never more than
+//!   [`MAX_TABLE_LEN`] bytes, never fewer than 64, and unreadable memory gets a
+//!   zero-filled stand-in that the crate rejects as a bad signature, never a wild pointer.
+//! * The RSDP's `length` is bounded before the crate checksums that many bytes, and the
+//!   ACPI 1.0 checksum (first 20 bytes) is checked too: the crate only sums the whole structure.
+//! * An XSDT address of 0 in an ACPI 2.0+ RSDP falls back to the RSDT (the crate would use 0).
+//! * The root table's length is bounded before the crate counts its entries (a length below
+//!   the header size underflows there).
+//! * The MADT's length is bounded and its entries are walked once for shape before the crate's
+//!   iterator runs: each entry is at least 2 bytes, inside the table, and at least as long as
+//!   the crate's structure for its type (the crate's iterator loops forever on a zero-length
+//!   entry, underflows on one that runs past the table, and reads past a short one).
+//! * The interrupt override flags are decoded here (the crate keeps its decoder private without
+//!   `alloc`); reserved polarity and trigger encodings are errors.
+//! * The BIOS-area RSDP search is ours: the crate's `Rsdp::search_for_on_bios` checksums a
+//!   candidate over its own unbounded `length`, and searches the EBDA after the BIOS area
+//!   (ACPI says the EBDA first).
+//!
+//! The RSDP revision is read as the crate reads it: 0 is ACPI 1.0, anything else has the
+//! ACPI 2.0 fields. Only processors whose "enabled" flag is set are recorded; "online capable"
+//! ones (ACPI 6.3) need CPU hot-add, which CambiOS does not have. Results are copied into
+//! fixed-capacity arrays; no pointer into firmware memory survives parsing.
+
+use core::ptr::NonNull;
+
+use ::acpi::madt::{self as crate_madt, MadtEntry};
+use ::acpi::rsdp::Rsdp as CrateRsdp;
+use ::acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
 
 use crate::PhysReader;
 
@@ -21,13 +64,23 @@ pub const MAX_IO_APICS: usize = 8;
 pub const MAX_OVERRIDES: usize = 16;
 /// Most processors recorded (the same bound as `BootInfo`).
 pub const MAX_CPUS: usize = crate::MAX_CPUS;
+/// The fewest bytes `Mapper` maps, and the size of its stand-in for unreadable memory: every
+/// fixed-size structure the crate reads through a mapping (RSDP and SDT header 36 bytes, MADT
+/// header 44) fits, so the crate never reads past a mapping to find a length.
+const MIN_MAPPING: usize = 64;
 
 /// Size of the common header of every system description table.
 const SDT_HEADER_LEN: u32 = 36;
+/// Size of the MADT's fixed part (header, local APIC address, flags).
+const MADT_HEADER_LEN: usize = 44;
 /// Size of an ACPI 1.0 RSDP.
 const RSDP_V1_LEN: usize = 20;
 /// Size of an ACPI 2.0+ RSDP.
 const RSDP_V2_LEN: u32 = 36;
+/// Longest ACPI 2.0+ RSDP accepted.
+const RSDP_MAX_LEN: u32 = 4096;
+/// MADT processor flags: bit 0, "enabled".
+const PROCESSOR_ENABLED: u32 = 1;
 
 /// Why the ACPI tables could not be used. Each variant carries a complete message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,9 +93,9 @@ pub enum AcpiError {
     BadChecksum(&'static str),
     /// A structure lies in memory that cannot be read.
     Unreadable(&'static str),
-    /// A length, count or entry is impossible.
+    /// A length, count, entry or id is impossible.
     Malformed(&'static str),
-    /// The RSDT/XSDT lists no MADT.
+    /// The RSDT/XSDT lists no valid MADT.
     NoMadt,
 }
 
@@ -55,7 +108,10 @@ impl AcpiError {
             | AcpiError::BadChecksum(what)
             | AcpiError::Unreadable(what)
             | AcpiError::Malformed(what) => what,
-            AcpiError::NoMadt => "ACPI: no MADT (APIC table) in the RSDT/XSDT",
+            AcpiError::NoMadt => {
+                "ACPI: no valid MADT (APIC table) in the RSDT/XSDT (none listed, or its ids or checksum are bad, \
+                 or it is unreadable or longer than 1 MiB)"
+            }
         }
     }
 }
@@ -66,52 +122,44 @@ impl core::fmt::Display for AcpiError {
     }
 }
 
-/// The messages for one kind of table.
+/// The messages for one kind of root table.
 struct TableNames {
-    signature: [u8; 4],
     bad_signature: &'static str,
     bad_checksum: &'static str,
+    bad_ids: &'static str,
     unreadable: &'static str,
     bad_length: &'static str,
+    rejected: &'static str,
 }
 
 const RSDT: TableNames = TableNames {
-    signature: *b"RSDT",
     bad_signature: "ACPI: RSDT has a bad signature",
     bad_checksum: "ACPI: RSDT has a bad checksum",
+    bad_ids: "ACPI: RSDT has an OEM or table id that is not text",
     unreadable: "ACPI: RSDT is not in readable memory",
     bad_length: "ACPI: RSDT has an impossible length",
+    rejected: "ACPI: RSDT was rejected by the acpi crate",
 };
 const XSDT: TableNames = TableNames {
-    signature: *b"XSDT",
     bad_signature: "ACPI: XSDT has a bad signature",
     bad_checksum: "ACPI: XSDT has a bad checksum",
+    bad_ids: "ACPI: XSDT has an OEM or table id that is not text",
     unreadable: "ACPI: XSDT is not in readable memory",
     bad_length: "ACPI: XSDT has an impossible length",
-};
-const MADT: TableNames = TableNames {
-    signature: *b"APIC",
-    bad_signature: "ACPI: MADT has a bad signature",
-    bad_checksum: "ACPI: MADT has a bad checksum",
-    unreadable: "ACPI: MADT is not in readable memory",
-    bad_length: "ACPI: MADT has an impossible length",
+    rejected: "ACPI: XSDT was rejected by the acpi crate",
 };
 
 const RSDP_UNREADABLE: AcpiError = AcpiError::Unreadable("ACPI: RSDP is not in readable memory");
 const RSDP_MALFORMED: AcpiError = AcpiError::Malformed("ACPI: RSDP has an impossible length");
+const RSDP_SIGNATURE: AcpiError = AcpiError::BadSignature("ACPI: RSDP has a bad signature");
+const RSDP_CHECKSUM: AcpiError = AcpiError::BadChecksum("ACPI: RSDP has a bad checksum");
+const RSDP_EXT_CHECKSUM: AcpiError = AcpiError::BadChecksum("ACPI: RSDP has a bad extended checksum");
+const RSDP_OEM_ID: AcpiError = AcpiError::Malformed("ACPI: RSDP has an OEM id that is not text");
+const RSDP_REJECTED: AcpiError = AcpiError::Malformed("ACPI: RSDP was rejected by the acpi crate");
+const MADT_UNREADABLE: AcpiError = AcpiError::Unreadable("ACPI: MADT is not in readable memory");
+const MADT_LENGTH: AcpiError = AcpiError::Malformed("ACPI: MADT has an impossible length");
 const MADT_ENTRY: AcpiError = AcpiError::Malformed("ACPI: MADT entry is truncated or has a bad length");
 const MADT_FLAGS: AcpiError = AcpiError::Malformed("ACPI: MADT interrupt override has reserved polarity/trigger bits");
-
-/// The parsed RSDP.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rsdp {
-    /// ACPI revision field (0 = ACPI 1.0, 2 = ACPI 2.0 and later).
-    pub revision: u8,
-    /// Physical address of the RSDT (32-bit pointers).
-    pub rsdt: u32,
-    /// Physical address of the XSDT (64-bit pointers), if the RSDP has one.
-    pub xsdt: Option<u64>,
-}
 
 /// Polarity of an interrupt input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,112 +277,195 @@ impl Madt {
     }
 }
 
+/// The crate's view of physical memory: each mapping is a slice from the [`PhysReader`].
+///
+/// Nothing is really mapped or unmapped. Every `PhysicalMapping` keeps a copy of the mapper,
+/// and so the borrow of the reader, so no mapping outlives the memory it points to. The crate
+/// only reads through its mappings.
+struct Mapper<'r, R> {
+    reader: &'r R,
+}
+
+impl<R> Clone for Mapper<'_, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for Mapper<'_, R> {}
+
+/// Zero-filled memory handed to the crate in place of unreadable memory: it reads as a
+/// structure with a bad signature and a length of 0, which the crate rejects or skips.
+#[repr(C, align(16))]
+struct StandIn([u8; MIN_MAPPING]);
+
+static UNREADABLE: StandIn = StandIn([0; MIN_MAPPING]);
+
+impl<'r, R: PhysReader> Mapper<'r, R> {
+    /// The readable bytes at `phys` that serve a request for `size` bytes: at least
+    /// `MIN_MAPPING` of them, and none when more than [`MAX_TABLE_LEN`] are asked for.
+    fn bytes(&self, phys: usize, size: usize) -> Option<&'r [u8]> {
+        if size > MAX_TABLE_LEN as usize {
+            return None;
+        }
+        self.reader.read(u64::try_from(phys).ok()?, size.max(MIN_MAPPING))
+    }
+}
+
+impl<R: PhysReader> AcpiHandler for Mapper<'_, R> {
+    unsafe fn map_physical_region<T>(&self, physical_address: usize, size: usize) -> PhysicalMapping<Self, T> {
+        const {
+            assert!(
+                size_of::<T>() <= MIN_MAPPING && align_of::<T>() <= align_of::<StandIn>(),
+                "the stand-in must be able to hold every structure the crate maps"
+            )
+        };
+        let (start, region_length, mapped_length) = match self.bytes(physical_address, size) {
+            Some(bytes) if bytes.as_ptr().cast::<T>().is_aligned() => {
+                (NonNull::from(bytes).cast::<T>(), size, bytes.len())
+            }
+            _ => (NonNull::from(&UNREADABLE).cast::<T>(), size_of::<T>(), size_of::<T>()),
+        };
+        // SAFETY: `start` is aligned for T and points to `mapped_length` readable bytes, at
+        // least `region_length` and at least `size_of::<T>()`: either a slice from the reader,
+        // valid while the mapper kept in the mapping borrows the reader, or the static
+        // stand-in. The crate only reads through mappings, and the crate's table structures
+        // are plain integers and byte arrays, for which the zero-filled stand-in is valid.
+        unsafe { PhysicalMapping::new(physical_address, start, region_length, mapped_length, *self) }
+    }
+
+    fn unmap_physical_region<T>(_region: &PhysicalMapping<Self, T>) {}
+}
+
 fn checksum_ok(bytes: &[u8]) -> bool {
     bytes.iter().fold(0u8, |sum, &b| sum.wrapping_add(b)) == 0
 }
 
-fn u16_of(bytes: &[u8], offset: usize) -> Option<u16> {
-    Some(u16::from_le_bytes([*bytes.get(offset)?, *bytes.get(offset + 1)?]))
+/// The root table a valid RSDP points to.
+struct Root {
+    /// Its physical address.
+    address: u64,
+    /// The revision the crate walks it with: 0 for the RSDT (32-bit pointers), else the XSDT
+    /// (64-bit pointers).
+    revision: u8,
+    /// Its messages.
+    names: &'static TableNames,
 }
 
-fn u32_of(bytes: &[u8], offset: usize) -> Option<u32> {
-    let b = bytes.get(offset..offset.checked_add(4)?)?;
-    Some(u32::from_le_bytes([*b.first()?, *b.get(1)?, *b.get(2)?, *b.get(3)?]))
-}
-
-fn u64_of(bytes: &[u8], offset: usize) -> Option<u64> {
-    let lo = u32_of(bytes, offset)? as u64;
-    let hi = u32_of(bytes, offset.checked_add(4)?)? as u64;
-    Some(lo | (hi << 32))
-}
-
-/// Parses and validates the RSDP at `addr`.
-pub fn parse_rsdp<R: PhysReader>(reader: &R, addr: u64) -> Result<Rsdp, AcpiError> {
-    let v1 = reader.read(addr, RSDP_V1_LEN).ok_or(RSDP_UNREADABLE)?;
+/// Validates the RSDP at `addr` (our bounds, then `Rsdp::validate`) and returns its root table.
+fn rsdp<R: PhysReader>(mapper: Mapper<'_, R>, addr: u64) -> Result<Root, AcpiError> {
+    let v1 = mapper.reader.read(addr, RSDP_V1_LEN).ok_or(RSDP_UNREADABLE)?;
     if v1.get(..8) != Some(b"RSD PTR ".as_slice()) {
-        return Err(AcpiError::BadSignature("ACPI: RSDP has a bad signature"));
-    }
-    if !checksum_ok(v1) {
-        return Err(AcpiError::BadChecksum("ACPI: RSDP has a bad checksum"));
+        return Err(RSDP_SIGNATURE);
     }
     let revision = *v1.get(15).ok_or(RSDP_MALFORMED)?;
-    let rsdt = u32_of(v1, 16).ok_or(RSDP_MALFORMED)?;
-    if revision < 2 {
-        return Ok(Rsdp { revision, rsdt, xsdt: None });
+    // The bytes the crate's `Rsdp::validate` sums: 20 for ACPI 1.0 (out of a 36-byte `Rsdp`),
+    // else the RSDP's own length, which must be bounded first.
+    let length = if revision == 0 {
+        RSDP_V2_LEN
+    } else {
+        let length = mapper.reader.u32_at(addr.checked_add(20).ok_or(RSDP_UNREADABLE)?).ok_or(RSDP_UNREADABLE)?;
+        if !(RSDP_V2_LEN..=RSDP_MAX_LEN).contains(&length) {
+            return Err(RSDP_MALFORMED);
+        }
+        // ACPI requires the first 20 bytes to sum to 0 as well; the crate sums only the whole.
+        if !checksum_ok(v1) {
+            return Err(RSDP_CHECKSUM);
+        }
+        length
+    };
+    let phys = usize::try_from(addr).map_err(|_| RSDP_UNREADABLE)?;
+    let size = length as usize;
+    if mapper.bytes(phys, size).is_none() {
+        return Err(RSDP_UNREADABLE);
     }
-    let head = reader.read(addr, RSDP_V2_LEN as usize).ok_or(RSDP_UNREADABLE)?;
-    let length = u32_of(head, 20).ok_or(RSDP_MALFORMED)?;
-    if !(RSDP_V2_LEN..=4096).contains(&length) {
-        return Err(RSDP_MALFORMED);
-    }
-    let full = reader.read(addr, length as usize).ok_or(RSDP_UNREADABLE)?;
-    if !checksum_ok(full) {
-        return Err(AcpiError::BadChecksum("ACPI: RSDP has a bad extended checksum"));
-    }
-    let xsdt = u64_of(full, 24).ok_or(RSDP_MALFORMED)?;
-    Ok(Rsdp { revision, rsdt, xsdt: (xsdt != 0).then_some(xsdt) })
-}
-
-/// Searches the BIOS areas for an RSDP: the first KiB of the extended BIOS data area (its
-/// segment is the word at physical 0x40e) and 0xe0000..0x100000, on 16-byte boundaries.
-/// Returns the address of the first one whose checksum is valid.
-pub fn find_rsdp_in_bios<R: PhysReader>(reader: &R) -> Option<u64> {
-    let ebda = reader
-        .read(0x40e, 2)
-        .and_then(|b| u16_of(b, 0))
-        .map(|segment| (segment as u64) << 4)
-        .filter(|&base| (0x8_0000..0xa_0000).contains(&base));
-    let areas = [ebda.map(|base| (base, base + 1024)), Some((0xe_0000, 0x10_0000))];
-    areas.into_iter().flatten().find_map(|(start, end)| scan(reader, start, end))
-}
-
-fn scan<R: PhysReader>(reader: &R, start: u64, end: u64) -> Option<u64> {
-    let bytes = reader.read(start, usize::try_from(end.checked_sub(start)?).ok()?)?;
-    bytes.chunks(16).enumerate().find_map(|(i, chunk)| {
-        let addr = start + 16 * i as u64;
-        (chunk.get(..8) == Some(b"RSD PTR ".as_slice()) && parse_rsdp(reader, addr).is_ok()).then_some(addr)
+    // SAFETY: the `size` bytes at `addr` are readable (checked above) and start with an RSDP
+    // signature; `size` is at least `size_of::<Rsdp>()` (36) and covers every byte that
+    // `Rsdp::validate` sums (20, or the bounded `length`).
+    let mapping = unsafe { mapper.map_physical_region::<CrateRsdp>(phys, size) };
+    mapping.validate().map_err(|e| match e {
+        ::acpi::AcpiError::RsdpIncorrectSignature => RSDP_SIGNATURE,
+        ::acpi::AcpiError::RsdpInvalidOemId => RSDP_OEM_ID,
+        ::acpi::AcpiError::RsdpInvalidChecksum if revision == 0 => RSDP_CHECKSUM,
+        ::acpi::AcpiError::RsdpInvalidChecksum => RSDP_EXT_CHECKSUM,
+        _ => RSDP_REJECTED,
+    })?;
+    // `xsdt_address` exists (and the crate allows reading it) only from revision 1 on.
+    let xsdt = if revision == 0 { 0 } else { mapping.xsdt_address() };
+    Ok(if xsdt != 0 {
+        Root { address: xsdt, revision, names: &XSDT }
+    } else {
+        Root { address: u64::from(mapping.rsdt_address()), revision: 0, names: &RSDT }
     })
 }
 
-/// Reads and validates the whole table at `addr`.
-fn table<'r, R: PhysReader>(reader: &'r R, addr: u64, names: &TableNames) -> Result<&'r [u8], AcpiError> {
-    let head = reader.read(addr, SDT_HEADER_LEN as usize).ok_or(AcpiError::Unreadable(names.unreadable))?;
-    if head.get(..4) != Some(names.signature.as_slice()) {
-        return Err(AcpiError::BadSignature(names.bad_signature));
-    }
-    let length = u32_of(head, 4).ok_or(AcpiError::Malformed(names.bad_length))?;
+/// Bounds the root table, then lets the crate validate it (`AcpiTables::from_rsdt`).
+fn tables<'r, R: PhysReader>(mapper: Mapper<'r, R>, root: &Root) -> Result<AcpiTables<Mapper<'r, R>>, AcpiError> {
+    let names = root.names;
+    let unreadable = AcpiError::Unreadable(names.unreadable);
+    let head = mapper.reader.read(root.address, SDT_HEADER_LEN as usize).ok_or(unreadable)?;
+    let length = crate::le_u32(head, 4).ok_or(unreadable)?;
     if !(SDT_HEADER_LEN..=MAX_TABLE_LEN).contains(&length) {
         return Err(AcpiError::Malformed(names.bad_length));
     }
-    let bytes = reader.read(addr, length as usize).ok_or(AcpiError::Unreadable(names.unreadable))?;
-    if !checksum_ok(bytes) {
-        return Err(AcpiError::BadChecksum(names.bad_checksum));
+    let phys = usize::try_from(root.address).map_err(|_| unreadable)?;
+    if mapper.bytes(phys, length as usize).is_none() {
+        return Err(unreadable);
     }
-    Ok(bytes)
+    // SAFETY: the whole root table (`length` bytes: at least a header, at most MAX_TABLE_LEN)
+    // is readable, so the crate's entry count cannot underflow and each of its mappings of the
+    // table is served; the crate checks the signature, ids and checksum before using it.
+    unsafe { AcpiTables::from_rsdt(mapper, root.revision, phys) }.map_err(|e| match e {
+        ::acpi::AcpiError::SdtInvalidSignature(_) => AcpiError::BadSignature(names.bad_signature),
+        ::acpi::AcpiError::SdtInvalidOemId(_) | ::acpi::AcpiError::SdtInvalidTableId(_) => {
+            AcpiError::Malformed(names.bad_ids)
+        }
+        ::acpi::AcpiError::SdtInvalidChecksum(_) => AcpiError::BadChecksum(names.bad_checksum),
+        _ => AcpiError::Malformed(names.rejected),
+    })
 }
 
-/// Finds the table with `signature` through the XSDT (or the RSDT when there is no XSDT).
-/// Returns its physical address, or `None` when the root table does not list it. The root
-/// table is validated; the table found is not (its parser does that).
-pub fn find_table<R: PhysReader>(reader: &R, rsdp: &Rsdp, signature: &[u8; 4]) -> Result<Option<u64>, AcpiError> {
-    let (root, names, width) = match rsdp.xsdt {
-        Some(xsdt) => (xsdt, &XSDT, 8),
-        None => (rsdp.rsdt as u64, &RSDT, 4),
-    };
-    let bytes = table(reader, root, names)?;
-    let entries = bytes.get(SDT_HEADER_LEN as usize..).ok_or(AcpiError::Malformed(names.bad_length))?;
-    for pointer in entries.chunks_exact(width) {
-        let addr = match width {
-            8 => u64_of(pointer, 0),
-            _ => u32_of(pointer, 0).map(u64::from),
-        }
-        .ok_or(AcpiError::Malformed(names.bad_length))?;
-        // A null pointer or one to unreadable memory cannot be the table we look for.
-        if addr != 0 && reader.read(addr, 4) == Some(signature.as_slice()) {
-            return Ok(Some(addr));
-        }
+/// The size of the structure the crate's MADT iterator reads for an entry of type `kind`, or 0
+/// for the reserved and OEM types it skips.
+fn decoded_len(kind: u8) -> usize {
+    use crate_madt::*;
+    match kind {
+        0x0 => size_of::<LocalApicEntry>(),
+        0x1 => size_of::<IoApicEntry>(),
+        0x2 => size_of::<InterruptSourceOverrideEntry>(),
+        0x3 => size_of::<NmiSourceEntry>(),
+        0x4 => size_of::<LocalApicNmiEntry>(),
+        0x5 => size_of::<LocalApicAddressOverrideEntry>(),
+        0x6 => size_of::<IoSapicEntry>(),
+        0x7 => size_of::<LocalSapicEntry>(),
+        0x8 => size_of::<PlatformInterruptSourceEntry>(),
+        0x9 => size_of::<LocalX2ApicEntry>(),
+        0xa => size_of::<X2ApicNmiEntry>(),
+        0xb => size_of::<GiccEntry>(),
+        0xc => size_of::<GicdEntry>(),
+        0xd => size_of::<GicMsiFrameEntry>(),
+        0xe => size_of::<GicRedistributorEntry>(),
+        0xf => size_of::<GicInterruptTranslationServiceEntry>(),
+        0x10 => size_of::<MultiprocessorWakeupEntry>(),
+        _ => 0,
     }
-    Ok(None)
+}
+
+/// Walks the MADT's entries for shape, so that the crate's iterator over `table` stays inside
+/// it and ends: every entry has at least 2 bytes, lies inside the table and is at least as long
+/// as the crate's structure for its type.
+fn check_entries(table: &[u8]) -> Result<(), AcpiError> {
+    let mut rest = table.get(MADT_HEADER_LEN..).ok_or(MADT_LENGTH)?;
+    // Bounded: every iteration consumes at least two bytes of a table of bounded length.
+    while !rest.is_empty() {
+        let kind = *rest.first().ok_or(MADT_ENTRY)?;
+        let len = usize::from(*rest.get(1).ok_or(MADT_ENTRY)?);
+        if len < 2 || len < decoded_len(kind) {
+            return Err(MADT_ENTRY);
+        }
+        rest = rest.get(len..).ok_or(MADT_ENTRY)?;
+    }
+    Ok(())
 }
 
 /// MPS INTI flags (polarity bits 0-1, trigger bits 2-3; "conforms" means the ISA default).
@@ -352,73 +483,82 @@ fn inti_flags(flags: u16) -> Result<(Polarity, Trigger), AcpiError> {
     Ok((polarity, trigger))
 }
 
-/// Parses the MADT at `addr`.
-pub fn parse_madt<R: PhysReader>(reader: &R, addr: u64) -> Result<Madt, AcpiError> {
-    const MALFORMED: AcpiError = MADT_ENTRY;
-    let bytes = table(reader, addr, &MADT)?;
-    let local_apic = u32_of(bytes, 36).ok_or(AcpiError::Malformed(MADT.bad_length))?;
-    let flags = u32_of(bytes, 40).ok_or(AcpiError::Malformed(MADT.bad_length))?;
-    let mut madt = Madt::empty(local_apic as u64, flags & 1 != 0);
-    let mut rest = bytes.get(44..).ok_or(AcpiError::Malformed(MADT.bad_length))?;
-    // Bounded: every iteration consumes at least two bytes of a table of bounded length.
-    while !rest.is_empty() {
-        let kind = *rest.first().ok_or(MALFORMED)?;
-        let len = *rest.get(1).ok_or(MALFORMED)? as usize;
-        if len < 2 {
-            return Err(MALFORMED);
-        }
-        let entry = rest.get(..len).ok_or(MALFORMED)?;
-        rest = rest.get(len..).ok_or(MALFORMED)?;
-        match kind {
-            // Processor local APIC: uid, APIC id, flags (bit 0 enabled).
-            0 => {
-                let apic_id = *entry.get(3).ok_or(MALFORMED)?;
-                let flags = u32_of(entry, 4).ok_or(MALFORMED)?;
-                if flags & 1 != 0 {
-                    madt.push_cpu(apic_id as u32);
+/// Bounds the MADT the crate found and copies what it says into a [`Madt`].
+fn decode<R: PhysReader>(
+    reader: &R,
+    mapping: &PhysicalMapping<Mapper<'_, R>, crate_madt::Madt>,
+) -> Result<Madt, AcpiError> {
+    let phys = u64::try_from(mapping.physical_start()).map_err(|_| MADT_UNREADABLE)?;
+    let length = reader.u32_at(phys.checked_add(4).ok_or(MADT_UNREADABLE)?).ok_or(MADT_UNREADABLE)?;
+    if !(MADT_HEADER_LEN as u32..=MAX_TABLE_LEN).contains(&length) {
+        return Err(MADT_LENGTH);
+    }
+    check_entries(reader.read(phys, length as usize).ok_or(MADT_UNREADABLE)?)?;
+    // The mapping covers the whole table (the crate checksummed it through the mapping) and at
+    // least MIN_MAPPING bytes, so the fixed part is inside it and the entries were checked.
+    let table = mapping.get();
+    let mut madt = Madt::empty(u64::from(table.local_apic_address), table.supports_8259());
+    for entry in table.entries() {
+        match entry {
+            // Only enabled processors: "online capable" ones need CPU hot-add.
+            MadtEntry::LocalApic(cpu) if cpu.flags & PROCESSOR_ENABLED != 0 => madt.push_cpu(u32::from(cpu.apic_id)),
+            MadtEntry::LocalX2Apic(cpu) if cpu.flags & PROCESSOR_ENABLED != 0 => madt.push_cpu(cpu.x2apic_id),
+            MadtEntry::IoApic(io) => madt.push_io_apic(IoApic {
+                id: io.io_apic_id,
+                address: u64::from(io.io_apic_address),
+                gsi_base: io.global_system_interrupt_base,
+            }),
+            MadtEntry::InterruptSourceOverride(entry) => {
+                let (polarity, trigger) = inti_flags(entry.flags)?;
+                // Bus 0 is ISA, the only bus with overrides.
+                if entry.bus == 0 {
+                    madt.push_override(IsaRoute {
+                        irq: entry.irq,
+                        gsi: entry.global_system_interrupt,
+                        polarity,
+                        trigger,
+                    });
                 }
             }
-            // I/O APIC: id, reserved, address, GSI base.
-            1 => {
-                let id = *entry.get(2).ok_or(MALFORMED)?;
-                let address = u32_of(entry, 4).ok_or(MALFORMED)? as u64;
-                let gsi_base = u32_of(entry, 8).ok_or(MALFORMED)?;
-                madt.push_io_apic(IoApic { id, address, gsi_base });
-            }
-            // Interrupt source override: bus (0 = ISA), source IRQ, GSI, INTI flags.
-            2 => {
-                let bus = *entry.get(2).ok_or(MALFORMED)?;
-                let irq = *entry.get(3).ok_or(MALFORMED)?;
-                let gsi = u32_of(entry, 4).ok_or(MALFORMED)?;
-                let (polarity, trigger) = inti_flags(u16_of(entry, 8).ok_or(MALFORMED)?)?;
-                if bus == 0 {
-                    madt.push_override(IsaRoute { irq, gsi, polarity, trigger });
-                }
-            }
-            // Local APIC address override (64-bit).
-            5 => {
-                madt.local_apic = u64_of(entry, 4).ok_or(MALFORMED)?;
-            }
-            // Processor local x2APIC: reserved, x2APIC id, flags, uid.
-            9 => {
-                let apic_id = u32_of(entry, 4).ok_or(MALFORMED)?;
-                let flags = u32_of(entry, 8).ok_or(MALFORMED)?;
-                if flags & 1 != 0 {
-                    madt.push_cpu(apic_id);
-                }
-            }
-            // NMI sources, local APIC NMI, GIC and other entries: not needed here.
+            MadtEntry::LocalApicAddressOverride(entry) => madt.local_apic = entry.local_apic_address,
+            // Disabled processors; NMI sources, local APIC NMIs, SAPIC, GIC and wakeup entries:
+            // not needed here.
             _ => {}
         }
     }
     Ok(madt)
 }
 
-/// Finds and parses the MADT starting from the RSDP at `rsdp_addr`.
+/// Finds the MADT through the RSDP at `rsdp_addr` and copies what it says.
 pub fn madt_from_rsdp<R: PhysReader>(reader: &R, rsdp_addr: u64) -> Result<Madt, AcpiError> {
-    let rsdp = parse_rsdp(reader, rsdp_addr)?;
-    let addr = find_table(reader, &rsdp, b"APIC")?.ok_or(AcpiError::NoMadt)?;
-    parse_madt(reader, addr)
+    let mapper = Mapper { reader };
+    let root = rsdp(mapper, rsdp_addr)?;
+    let tables = tables(mapper, &root)?;
+    // The crate's only error here is "no valid table with that signature".
+    let mapping = tables.find_table::<crate_madt::Madt>().map_err(|_| AcpiError::NoMadt)?;
+    decode(reader, &mapping)
+}
+
+/// Searches the BIOS areas for an RSDP: the first KiB of the extended BIOS data area (its
+/// segment is the word at physical 0x40e) and 0xe0000..0x100000, on 16-byte boundaries.
+/// Returns the address of the first one that validates.
+pub fn find_rsdp_in_bios<R: PhysReader>(reader: &R) -> Option<u64> {
+    let ebda = reader
+        .read(0x40e, 2)
+        .and_then(|b| Some(u16::from_le_bytes([*b.first()?, *b.get(1)?])))
+        .map(|segment| u64::from(segment) << 4)
+        .filter(|&base| (0x8_0000..0xa_0000).contains(&base));
+    let areas = [ebda.map(|base| (base, base + 1024)), Some((0xe_0000, 0x10_0000))];
+    areas.into_iter().flatten().find_map(|(start, end)| scan(reader, start, end))
+}
+
+fn scan<R: PhysReader>(reader: &R, start: u64, end: u64) -> Option<u64> {
+    let mapper = Mapper { reader };
+    let bytes = reader.read(start, usize::try_from(end.checked_sub(start)?).ok()?)?;
+    bytes.chunks(16).enumerate().find_map(|(i, chunk)| {
+        let addr = start + 16 * i as u64;
+        (chunk.get(..8) == Some(b"RSD PTR ".as_slice()) && rsdp(mapper, addr).is_ok()).then_some(addr)
+    })
 }
 
 #[cfg(test)]
@@ -441,6 +581,10 @@ mod tests {
             SliceReader { base: 0, bytes: &self.0 }
         }
     }
+
+    const MADT_AT: usize = 0x10_0000;
+    const ROOT_AT: usize = 0x10_8000;
+    const RSDP_AT: usize = 0xf_5250;
 
     fn fix_checksum(bytes: &mut [u8], at: usize) {
         bytes[at] = 0;
@@ -484,6 +628,14 @@ mod tests {
         t
     }
 
+    /// `t` with its length field set to `len` and its checksum fixed over the first `len` bytes.
+    fn with_length(mut t: Vec<u8>, len: u32) -> Vec<u8> {
+        t[4..8].copy_from_slice(&len.to_le_bytes());
+        let covered = (len as usize).min(t.len());
+        fix_checksum(&mut t[..covered], 9);
+        t
+    }
+
     fn madt_body(entries: &[&[u8]]) -> Vec<u8> {
         let mut b = Vec::new();
         b.extend_from_slice(&0xfee0_0000u32.to_le_bytes());
@@ -506,27 +658,33 @@ mod tests {
         ])
     }
 
+    /// Puts `madt` at MADT_AT, a root table listing a null pointer and the MADT at ROOT_AT,
+    /// and an RSDP (2.0 with an XSDT, or 1.0 with an RSDT) at RSDP_AT, which it returns.
     fn install(mem: &mut Memory, use_xsdt: bool, madt: &[u8]) -> u64 {
-        let madt_addr = 0x10_0000;
-        mem.put(madt_addr, madt);
+        mem.put(MADT_AT, madt);
         if use_xsdt {
-            let xsdt = sdt(b"XSDT", &[0u64.to_le_bytes(), (madt_addr as u64).to_le_bytes()].concat());
-            mem.put(0x10_8000, &xsdt);
-            mem.put(0xf_5250, &rsdp_v2(0, 0x10_8000));
+            let xsdt = sdt(b"XSDT", &[0u64.to_le_bytes(), (MADT_AT as u64).to_le_bytes()].concat());
+            mem.put(ROOT_AT, &xsdt);
+            mem.put(RSDP_AT, &rsdp_v2(0, ROOT_AT as u64));
         } else {
-            let rsdt = sdt(b"RSDT", &(madt_addr as u32).to_le_bytes());
-            mem.put(0x10_8000, &rsdt);
-            mem.put(0xf_5250, &rsdp_v1(0x10_8000));
+            let rsdt = sdt(b"RSDT", &[0u32.to_le_bytes(), (MADT_AT as u32).to_le_bytes()].concat());
+            mem.put(ROOT_AT, &rsdt);
+            mem.put(RSDP_AT, &rsdp_v1(ROOT_AT as u32));
         }
-        0xf_5250
+        RSDP_AT as u64
+    }
+
+    fn madt_with(use_xsdt: bool, madt: &[u8]) -> Result<Madt, AcpiError> {
+        let mut mem = Memory::new();
+        let rsdp = install(&mut mem, use_xsdt, madt);
+        madt_from_rsdp(&mem.reader(), rsdp)
     }
 
     #[test]
     fn parses_a_qemu_like_madt_through_the_rsdt_and_the_xsdt() {
+        // The XSDT is 8-byte aligned, so its 64-bit pointers (at offset 36) are not.
         for use_xsdt in [false, true] {
-            let mut mem = Memory::new();
-            let rsdp = install(&mut mem, use_xsdt, &sdt(b"APIC", &qemu_like_madt()));
-            let madt = madt_from_rsdp(&mem.reader(), rsdp).unwrap();
+            let madt = madt_with(use_xsdt, &sdt(b"APIC", &qemu_like_madt())).unwrap();
             assert_eq!(madt.local_apic, 0xfee0_0000);
             assert!(madt.pcat_compat);
             assert_eq!(madt.cpu_list().collect::<Vec<_>>(), [0, 1]);
@@ -542,121 +700,244 @@ mod tests {
     }
 
     #[test]
-    fn x2apic_entries_and_address_override() {
+    fn x2apic_entries_address_override_and_cpu_flags() {
         let body = madt_body(&[
             &[9, 16, 0, 0, 0x00, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], // x2APIC id 256 enabled
+            &[9, 16, 0, 0, 0x01, 0x01, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0], // x2APIC id 257 disabled
+            &[9, 16, 0, 0, 0x02, 0x01, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0], // 258: online capable only
+            &[0, 8, 3, 3, 2, 0, 0, 0],                                // APIC id 3: online capable only
+            &[0, 8, 4, 4, 3, 0, 0, 0],                                // APIC id 4: enabled
+            &[0, 8, 5, 4, 1, 0, 0, 0],                                // APIC id 4 again
             &[5, 12, 0, 0, 0, 0, 0xe0, 0xfe, 1, 0, 0, 0],             // LAPIC at 0x1_fee0_0000
             &[2, 10, 0, 4, 20, 0, 0, 0, 0x0f, 0],                     // IRQ4 -> GSI20, low, level
+            &[2, 10, 1, 5, 21, 0, 0, 0, 0x0f, 0],                     // bus 1: not ISA, ignored
         ]);
-        let mut mem = Memory::new();
-        let rsdp = install(&mut mem, true, &sdt(b"APIC", &body));
-        let madt = madt_from_rsdp(&mem.reader(), rsdp).unwrap();
+        let mut t = sdt(b"APIC", &body);
+        t[40] = 0; // flags: no PCAT_COMPAT
+        fix_checksum(&mut t, 9);
+        let madt = madt_with(true, &t).unwrap();
         assert_eq!(madt.local_apic, 0x1_fee0_0000);
-        assert_eq!(madt.cpu_list().collect::<Vec<_>>(), [256]);
+        assert!(!madt.pcat_compat);
+        assert_eq!(madt.cpu_list().collect::<Vec<_>>(), [256, 4]);
         let r = madt.isa_route(4);
         assert_eq!((r.gsi, r.polarity, r.trigger), (20, Polarity::ActiveLow, Trigger::Level));
+        assert_eq!(madt.isa_route(5).gsi, 5);
     }
 
     #[test]
-    fn rejects_bad_checksums_and_signatures() {
+    fn reserved_and_oem_entries_of_any_length_are_skipped() {
+        let body = madt_body(&[
+            &[0x11, 3, 0],             // reserved type
+            &[0x80, 2],                // OEM type, header only
+            &[0, 8, 0, 7, 1, 0, 0, 0], // CPU APIC id 7
+            &[0xff, 5, 1, 2, 3],       // OEM type
+        ]);
+        assert_eq!(madt_with(false, &sdt(b"APIC", &body)).unwrap().cpu_list().collect::<Vec<_>>(), [7]);
+    }
+
+    #[test]
+    fn rejects_bad_checksums() {
+        // A MADT whose checksum is bad is skipped by the crate: no valid MADT.
         let mut mem = Memory::new();
         let rsdp = install(&mut mem, true, &sdt(b"APIC", &qemu_like_madt()));
-        // Corrupt the MADT body: its checksum no longer matches.
-        mem.0[0x10_0000 + 50] ^= 0xff;
-        assert_eq!(madt_from_rsdp(&mem.reader(), rsdp), Err(AcpiError::BadChecksum(MADT.bad_checksum)));
+        mem.0[MADT_AT + 50] ^= 0xff;
+        assert_eq!(madt_from_rsdp(&mem.reader(), rsdp), Err(AcpiError::NoMadt));
 
+        // The extended part of a 2.0 RSDP.
         let mut mem = Memory::new();
         let rsdp = install(&mut mem, true, &sdt(b"APIC", &qemu_like_madt()));
-        mem.0[rsdp as usize + 30] ^= 1; // extended part of the RSDP
-        assert_eq!(
-            parse_rsdp(&mem.reader(), rsdp),
-            Err(AcpiError::BadChecksum("ACPI: RSDP has a bad extended checksum"))
-        );
+        mem.0[rsdp as usize + 30] ^= 1;
+        assert_eq!(madt_from_rsdp(&mem.reader(), rsdp), Err(RSDP_EXT_CHECKSUM));
 
+        // The 1.0 part of a 2.0 RSDP, compensated in the extended part: the whole still sums
+        // to 0, which is all the crate checks.
+        let mut mem = Memory::new();
+        let rsdp = install(&mut mem, true, &sdt(b"APIC", &qemu_like_madt()));
+        mem.0[rsdp as usize + 10] ^= 1;
+        mem.0[rsdp as usize + 33] ^= 1;
+        assert_eq!(madt_from_rsdp(&mem.reader(), rsdp), Err(RSDP_CHECKSUM));
+
+        // A 1.0 RSDP.
+        let mut mem = Memory::new();
+        let rsdp = install(&mut mem, false, &sdt(b"APIC", &qemu_like_madt()));
+        mem.0[rsdp as usize + 10] ^= 1;
+        assert_eq!(madt_from_rsdp(&mem.reader(), rsdp), Err(RSDP_CHECKSUM));
+
+        // The RSDT and the XSDT.
+        for (use_xsdt, names) in [(false, &RSDT), (true, &XSDT)] {
+            let mut mem = Memory::new();
+            let rsdp = install(&mut mem, use_xsdt, &sdt(b"APIC", &qemu_like_madt()));
+            mem.0[ROOT_AT + 20] ^= 1;
+            assert_eq!(madt_from_rsdp(&mem.reader(), rsdp), Err(AcpiError::BadChecksum(names.bad_checksum)));
+        }
+    }
+
+    #[test]
+    fn rejects_bad_signatures_and_ids() {
         let mut mem = Memory::new();
         let rsdp = install(&mut mem, false, &sdt(b"APIC", &qemu_like_madt()));
         mem.0[rsdp as usize] = b'X';
-        assert_eq!(parse_rsdp(&mem.reader(), rsdp), Err(AcpiError::BadSignature("ACPI: RSDP has a bad signature")));
+        assert_eq!(madt_from_rsdp(&mem.reader(), rsdp), Err(RSDP_SIGNATURE));
+
+        for (use_xsdt, names) in [(false, &RSDT), (true, &XSDT)] {
+            let mut mem = Memory::new();
+            let rsdp = install(&mut mem, use_xsdt, &sdt(b"APIC", &qemu_like_madt()));
+            mem.0[ROOT_AT] = b'Q';
+            assert_eq!(madt_from_rsdp(&mem.reader(), rsdp), Err(AcpiError::BadSignature(names.bad_signature)));
+        }
+
+        // OEM ids that are not text (an invalid UTF-8 byte), checksums fixed.
+        let mut mem = Memory::new();
+        let rsdp = install(&mut mem, false, &sdt(b"APIC", &qemu_like_madt()));
+        let mut bad = rsdp_v1(ROOT_AT as u32);
+        bad[9] = 0xff;
+        fix_checksum(&mut bad, 8);
+        mem.put(rsdp as usize, &bad);
+        assert_eq!(madt_from_rsdp(&mem.reader(), rsdp), Err(RSDP_OEM_ID));
 
         let mut mem = Memory::new();
         let rsdp = install(&mut mem, false, &sdt(b"APIC", &qemu_like_madt()));
-        mem.0[0x10_8000] = b'X'; // RSDT signature
-        assert_eq!(madt_from_rsdp(&mem.reader(), rsdp), Err(AcpiError::BadSignature(RSDT.bad_signature)));
+        let mut rsdt = sdt(b"RSDT", &(MADT_AT as u32).to_le_bytes());
+        rsdt[16] = 0xff; // table id
+        fix_checksum(&mut rsdt, 9);
+        mem.put(ROOT_AT, &rsdt);
+        assert_eq!(madt_from_rsdp(&mem.reader(), rsdp), Err(AcpiError::Malformed(RSDT.bad_ids)));
+
+        // A MADT whose OEM id is not text is skipped by the crate.
+        let mut t = sdt(b"APIC", &qemu_like_madt());
+        t[10] = 0xff;
+        fix_checksum(&mut t, 9);
+        assert_eq!(madt_with(false, &t), Err(AcpiError::NoMadt));
     }
 
     #[test]
-    fn rejects_malformed_lengths_and_entries() {
-        // Zero-length entry: would loop forever without the check.
-        let mut mem = Memory::new();
-        let rsdp = install(&mut mem, false, &sdt(b"APIC", &madt_body(&[&[0, 0, 0, 0, 1, 0, 0, 0]])));
-        assert_eq!(madt_from_rsdp(&mem.reader(), rsdp), Err(MADT_ENTRY));
-
-        // Entry running past the end of the table.
-        let mut mem = Memory::new();
-        let rsdp = install(&mut mem, false, &sdt(b"APIC", &madt_body(&[&[1, 40, 0, 0]])));
-        assert_eq!(madt_from_rsdp(&mem.reader(), rsdp), Err(MADT_ENTRY));
-
-        // Truncated I/O APIC entry (length says 6, fields need 12).
-        let mut mem = Memory::new();
-        let rsdp = install(&mut mem, false, &sdt(b"APIC", &madt_body(&[&[1, 6, 0, 0, 0, 0]])));
-        assert_eq!(madt_from_rsdp(&mem.reader(), rsdp), Err(MADT_ENTRY));
-
-        // Table length smaller than a header, and absurdly large.
-        for len in [10u32, MAX_TABLE_LEN + 1] {
-            let mut mem = Memory::new();
-            let mut t = sdt(b"APIC", &qemu_like_madt());
-            t[4..8].copy_from_slice(&len.to_le_bytes());
-            let rsdp = install(&mut mem, false, &t);
-            assert_eq!(madt_from_rsdp(&mem.reader(), rsdp), Err(AcpiError::Malformed(MADT.bad_length)));
+    fn rejects_malformed_madt_entries() {
+        let entry_cases: [&[u8]; 6] = [
+            &[0, 0, 0, 0, 1, 0, 0, 0],              // zero length: the crate would loop forever
+            &[1, 1],                                // length 1
+            &[1, 40, 0, 0],                         // runs past the end of the table
+            &[1, 6, 0, 0, 0, 0],                    // I/O APIC needs 12 bytes
+            &[9, 12, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0], // x2APIC needs 16 bytes
+            &[0, 8, 0, 0, 1, 0, 0, 0, 9],           // a lone type byte at the end
+        ];
+        for entry in entry_cases {
+            assert_eq!(madt_with(false, &sdt(b"APIC", &madt_body(&[entry]))), Err(MADT_ENTRY), "{entry:?}");
         }
 
-        // Table running past readable memory.
-        let mut mem = Memory::new();
-        let mut t = sdt(b"APIC", &qemu_like_madt());
-        t[4..8].copy_from_slice(&0x2_0000u32.to_le_bytes());
-        let rsdp = install(&mut mem, false, &t);
-        assert_eq!(madt_from_rsdp(&mem.reader(), rsdp), Err(AcpiError::Unreadable(MADT.unreadable)));
+        // Reserved polarity, then reserved trigger encodings.
+        for flags in [0x02u8, 0x08] {
+            let body = madt_body(&[&[2, 10, 0, 4, 4, 0, 0, 0, flags, 0]]);
+            assert_eq!(madt_with(false, &sdt(b"APIC", &body)), Err(MADT_FLAGS));
+        }
+    }
 
-        // Reserved polarity encoding.
-        let mut mem = Memory::new();
-        let rsdp = install(&mut mem, false, &sdt(b"APIC", &madt_body(&[&[2, 10, 0, 4, 4, 0, 0, 0, 0x02, 0]])));
-        assert_eq!(madt_from_rsdp(&mem.reader(), rsdp), Err(MADT_FLAGS));
+    #[test]
+    fn rejects_impossible_table_lengths() {
+        // A MADT shorter than its fixed part, with a checksum valid over that length.
+        assert_eq!(madt_with(false, &sdt(b"APIC", &[0; 4])), Err(MADT_LENGTH));
+        // A MADT longer than MAX_TABLE_LEN, and one running past readable memory: the mapper
+        // refuses them, so the crate finds no valid MADT.
+        for len in [MAX_TABLE_LEN + 1, 0x2_0000] {
+            assert_eq!(madt_with(false, &with_length(sdt(b"APIC", &qemu_like_madt()), len)), Err(AcpiError::NoMadt));
+        }
+
+        // Root tables shorter than a header, absurdly long, or running past readable memory.
+        for (use_xsdt, names) in [(false, &RSDT), (true, &XSDT)] {
+            for (len, err) in [
+                (10, AcpiError::Malformed(names.bad_length)),
+                (MAX_TABLE_LEN + 1, AcpiError::Malformed(names.bad_length)),
+                (0x2_0000, AcpiError::Unreadable(names.unreadable)),
+            ] {
+                let mut mem = Memory::new();
+                let rsdp = install(&mut mem, use_xsdt, &sdt(b"APIC", &qemu_like_madt()));
+                let root = mem.0[ROOT_AT..ROOT_AT + 52].to_vec();
+                mem.put(ROOT_AT, &with_length(root, len));
+                assert_eq!(madt_from_rsdp(&mem.reader(), rsdp), Err(err));
+            }
+        }
+
+        // 2.0 RSDP lengths below the 2.0 structure and above 4 KiB.
+        for len in [20u32, 5000] {
+            let mut mem = Memory::new();
+            let rsdp = install(&mut mem, true, &sdt(b"APIC", &qemu_like_madt()));
+            let mut r = rsdp_v2(0, ROOT_AT as u64);
+            r[20..24].copy_from_slice(&len.to_le_bytes());
+            fix_checksum(&mut r, 32);
+            mem.put(rsdp as usize, &r);
+            assert_eq!(madt_from_rsdp(&mem.reader(), rsdp), Err(RSDP_MALFORMED));
+        }
     }
 
     #[test]
     fn missing_madt_and_unreadable_pointers() {
+        // The RSDT lists an unreadable table and a null pointer, and no MADT.
         let mut mem = Memory::new();
         let rsdt = sdt(b"RSDT", &[0x7fff_0000u32.to_le_bytes(), 0u32.to_le_bytes()].concat());
-        mem.put(0x10_8000, &rsdt);
-        mem.put(0xf_5250, &rsdp_v1(0x10_8000));
-        assert_eq!(madt_from_rsdp(&mem.reader(), 0xf_5250), Err(AcpiError::NoMadt));
-        assert_eq!(parse_rsdp(&mem.reader(), 0x7fff_0000), Err(RSDP_UNREADABLE));
+        mem.put(ROOT_AT, &rsdt);
+        mem.put(RSDP_AT, &rsdp_v1(ROOT_AT as u32));
+        assert_eq!(madt_from_rsdp(&mem.reader(), RSDP_AT as u64), Err(AcpiError::NoMadt));
+        // The RSDP itself, and the root table, unreadable.
+        assert_eq!(madt_from_rsdp(&mem.reader(), 0x7fff_0000), Err(RSDP_UNREADABLE));
+        mem.put(RSDP_AT, &rsdp_v1(0x7fff_0000));
+        assert_eq!(madt_from_rsdp(&mem.reader(), RSDP_AT as u64), Err(AcpiError::Unreadable(RSDT.unreadable)));
+    }
+
+    #[test]
+    fn a_null_xsdt_address_falls_back_to_the_rsdt() {
+        let mut mem = Memory::new();
+        install(&mut mem, false, &sdt(b"APIC", &qemu_like_madt()));
+        mem.put(RSDP_AT, &rsdp_v2(ROOT_AT as u32, 0));
+        assert_eq!(madt_from_rsdp(&mem.reader(), RSDP_AT as u64).unwrap().cpu_list().count(), 2);
     }
 
     #[test]
     fn overflowing_entries_are_counted() {
         let cpu: Vec<[u8; 8]> = (0..(MAX_CPUS + 3)).map(|i| [0, 8, i as u8, i as u8, 1, 0, 0, 0]).collect();
-        let refs: Vec<&[u8]> = cpu.iter().map(|c| c.as_slice()).collect();
-        let mut mem = Memory::new();
-        let rsdp = install(&mut mem, false, &sdt(b"APIC", &madt_body(&refs)));
-        let madt = madt_from_rsdp(&mem.reader(), rsdp).unwrap();
+        let io: Vec<[u8; 12]> =
+            (0..(MAX_IO_APICS + 2)).map(|i| [1, 12, i as u8, 0, 0, 0, 0xc0, 0xfe, 0, 0, 0, 0]).collect();
+        let refs: Vec<&[u8]> = cpu.iter().map(|c| c.as_slice()).chain(io.iter().map(|c| c.as_slice())).collect();
+        let madt = madt_with(false, &sdt(b"APIC", &madt_body(&refs))).unwrap();
         assert_eq!(madt.cpu_list().count(), MAX_CPUS);
-        assert_eq!(madt.dropped, 3);
+        assert_eq!(madt.io_apic_list().count(), MAX_IO_APICS);
+        assert_eq!(madt.dropped, 5);
     }
 
     #[test]
     fn finds_the_rsdp_in_the_bios_areas() {
         let mut mem = Memory::new();
         assert_eq!(find_rsdp_in_bios(&mem.reader()), None);
-        // A signature with a bad checksum is skipped; the valid one after it is found.
-        let mut bad = rsdp_v1(0x10_8000);
+        // A signature with a bad checksum is skipped; so is a 2.0 one whose length is absurd
+        // (the crate's own search would checksum that many bytes); the valid one after them
+        // is found.
+        let mut bad = rsdp_v1(ROOT_AT as u32);
         bad[8] ^= 1;
         mem.put(0xe_0010, &bad);
-        mem.put(0xf_5250, &rsdp_v1(0x10_8000));
-        assert_eq!(find_rsdp_in_bios(&mem.reader()), Some(0xf_5250));
+        let mut huge = rsdp_v2(0, ROOT_AT as u64);
+        huge[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
+        mem.put(0xe_0020, &huge);
+        mem.put(RSDP_AT, &rsdp_v1(ROOT_AT as u32));
+        assert_eq!(find_rsdp_in_bios(&mem.reader()), Some(RSDP_AT as u64));
         // The EBDA is searched first.
         mem.0[0x40e..0x410].copy_from_slice(&0x9fc0u16.to_le_bytes());
-        mem.put(0x9_fc20, &rsdp_v2(0, 0x10_8000));
+        mem.put(0x9_fc20, &rsdp_v2(0, ROOT_AT as u64));
         assert_eq!(find_rsdp_in_bios(&mem.reader()), Some(0x9_fc20));
+    }
+
+    #[test]
+    fn the_mapper_serves_only_readable_bounded_memory() {
+        let mem = Memory::new();
+        let reader = mem.reader();
+        let mapper = Mapper { reader: &reader };
+        // SAFETY: the mapper checks readability itself; the mapping is only inspected.
+        let small = unsafe { mapper.map_physical_region::<u8>(0x1000, 4) };
+        assert_eq!(small.virtual_start().as_ptr().cast_const(), mem.0[0x1000..].as_ptr());
+        assert_eq!((small.region_length(), small.mapped_length()), (4, MIN_MAPPING));
+        // SAFETY: as above; the address is outside the memory, so the stand-in is served.
+        let far = unsafe { mapper.map_physical_region::<u8>(0x7fff_0000, 4) };
+        assert_eq!(far.virtual_start().as_ptr().cast_const(), UNREADABLE.0.as_ptr());
+        // SAFETY: as above; the request is longer than MAX_TABLE_LEN, so the stand-in is served.
+        let huge = unsafe { mapper.map_physical_region::<u8>(0, MAX_TABLE_LEN as usize + 1) };
+        assert_eq!(huge.virtual_start().as_ptr().cast_const(), UNREADABLE.0.as_ptr());
+        assert_eq!(huge.region_length(), 1);
     }
 }
