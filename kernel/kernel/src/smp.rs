@@ -12,7 +12,7 @@
 //! A CPU is named by its logical index (0 = the boot CPU), which `arch::cpu_index` reads from
 //! a per-CPU register (x86_64 `GS` base, AArch64 `MPIDR_EL1`, RISC-V `tp`).
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use crate::arch;
 
@@ -46,6 +46,29 @@ static CPUS: [CpuState; MAX_CPUS] = [NEW_CPU; MAX_CPUS];
 static RELEASED: AtomicBool = AtomicBool::new(false);
 /// `cambios.maxcpus` (0: no limit).
 static MAX_STARTED: AtomicU64 = AtomicU64::new(0);
+
+/// A secondary CPU's commitment, decided once by whichever side gets there first.
+const UNDECIDED: u8 = 0;
+/// The CPU reached `secondary_main` in time: it will come online.
+const COMMITTED: u8 = 1;
+/// The boot CPU gave up on it: it must stop instead of joining.
+const WITHDRAWN: u8 = 2;
+#[allow(clippy::declare_interior_mutable_const)]
+const NEW_JOIN: AtomicU8 = AtomicU8::new(UNDECIDED);
+static JOIN: [AtomicU8; MAX_CPUS] = [NEW_JOIN; MAX_CPUS];
+
+/// Called by the boot CPU when CPU `index` did not come online in time: either withdraws its
+/// start for good (false: report it as skipped; if it ever reaches `secondary_main` it stops
+/// there) or, when it has already committed to joining, waits until it is online (true).
+/// Without this, a CPU reported as skipped could still join the scheduler later.
+pub fn withdraw_or_wait(index: usize) -> bool {
+    let Some(join) = JOIN.get(index) else { return false };
+    if join.compare_exchange(UNDECIDED, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        return false;
+    }
+    // Committed: it only has to register its idle thread (one lock, one allocation).
+    kernel_core::sync::spin_until(u32::MAX, || is_online(index))
+}
 
 /// Records `cambios.maxcpus` (before the secondary CPUs are started).
 pub fn set_max_cpus(limit: Option<u32>) {
@@ -99,6 +122,13 @@ pub fn is_online(cpu: usize) -> bool {
 /// The entry of a secondary CPU once its architecture-local state is set up (interrupts
 /// masked, on its own guarded stack, `arch::cpu_index` returning `index`). Never returns.
 pub fn secondary_main(index: usize, hw_id: u64) -> ! {
+    let committed = JOIN
+        .get(index)
+        .is_some_and(|j| j.compare_exchange(UNDECIDED, COMMITTED, Ordering::AcqRel, Ordering::Acquire).is_ok());
+    if !committed {
+        // The boot CPU gave up on this CPU and reported it as skipped.
+        arch::halt()
+    }
     if let Err(e) = crate::sched::init_secondary(index) {
         kerror!("[smp] CPU {index}: cannot join the scheduler: {e}");
         arch::halt()

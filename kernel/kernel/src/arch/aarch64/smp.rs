@@ -329,7 +329,8 @@ fn wait_for_check_in(index: usize, start: &AtomicU8) -> Result<(), Skip> {
             }
         }
     }
-    Err(Skip::Timeout)
+    // Joining for two timeouts: it either stops now or has committed and is let in.
+    if crate::smp::withdraw_or_wait(index) { Ok(()) } else { Err(Skip::Timeout) }
 }
 
 /// Starts every CPU the device tree lists besides the boot CPU, prints the `[smp]` line and

@@ -225,7 +225,8 @@ fn start_hart(hart: u64, index: u64) -> Result<(), Skip> {
         }
         return Err(Skip::Timer);
     }
-    Err(Skip::NotOnline)
+    // Past its set-up but not online: it either stops now or has committed and is let in.
+    if crate::smp::withdraw_or_wait(i) { Ok(()) } else { Err(Skip::NotOnline) }
 }
 
 /// Starts every hart the device tree lists besides the boot hart, prints the `[smp]` line

@@ -717,7 +717,11 @@ fn start_cpu(t: &Trampoline, apic_id: u32, index: usize, mapped: &mut u64) -> Re
         return Err((Skip::Timeout, false));
     }
     // It is joining the scheduler (`secondary_main`): that takes one lock and an allocation.
-    if wait_ns(CHECK_IN_TIMEOUT_NS, online) { Ok(()) } else { Err((Skip::Timeout, false)) }
+    if wait_ns(CHECK_IN_TIMEOUT_NS, online) || crate::smp::withdraw_or_wait(index) {
+        Ok(())
+    } else {
+        Err((Skip::Timeout, false))
+    }
 }
 
 /// Starts every CPU the MADT lists besides the boot CPU, prints the `[smp]` line and returns
