@@ -187,8 +187,19 @@ fn report_lock_order_violations(reported: &mut u64) {
     }
 }
 
-/// Counts a timer tick on this CPU.
+/// Set after a kernel fault or panic on any CPU: every CPU stops at its next tick.
+static STOPPED: AtomicBool = AtomicBool::new(false);
+
+/// Asks every CPU to stop (a kernel fault or panic was reported).
+pub fn stop_all() {
+    STOPPED.store(true, Ordering::Release);
+}
+
+/// Counts a timer tick on this CPU; stops the CPU for good after [`stop_all`].
 pub fn count_tick() {
+    if STOPPED.load(Ordering::Acquire) {
+        arch::halt()
+    }
     if let Some(s) = state(current()) {
         s.ticks.fetch_add(1, Ordering::Relaxed);
     }

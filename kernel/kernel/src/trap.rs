@@ -83,6 +83,9 @@ pub fn kernel_fault(report: &FaultReport<'_>) -> ! {
 }
 
 /// Stops the machine after a kernel fault or panic.
+/// The other CPUs stop at their next timer tick (`smp::stop_all`), so nothing keeps running
+/// on kernel state the failure may have left inconsistent.
 pub fn stop() -> ! {
+    crate::smp::stop_all();
     if cfg!(feature = "selftest") { arch::exit(ExitCode::Failure) } else { arch::halt() }
 }
