@@ -114,6 +114,16 @@ fn sleep_on(
     Ok(())
 }
 
+/// The result of registering as a waiter before sleeping. `AlreadyWaiting` means this
+/// thread is still registered from its previous sleep here: a stray wakeup (one meant for an
+/// earlier wait, delivered late by another CPU) ended that sleep, so it just sleeps again.
+fn still_waiting(registered: Result<(), IpcError>) -> Result<(), SysError> {
+    match registered {
+        Ok(()) | Err(IpcError::AlreadyWaiting) => Ok(()),
+        Err(e) => Err(e.sys_error()),
+    }
+}
+
 /// Audits and returns a capability failure.
 fn denied(pid: Pid, principal: &[u8; 32], call: Syscall, slot: u32, e: CapError) -> SysError {
     crate::audit::log_denial(EventKind::CapDenied, pid.0, principal, call.number(), u64::from(slot));
@@ -269,7 +279,7 @@ fn deliver(call: Syscall, slot: u32, mut msg: Message, timeout: u64, token: Opti
                 Ok(first) => wake_waiter(e, first, true),
                 Err(IpcError::QueueFull) if timeout == NONBLOCKING => return Err(SysError::QueueFull),
                 Err(IpcError::QueueFull) => {
-                    e.wait_send(me).map_err(IpcError::sys_error)?;
+                    still_waiting(e.wait_send(me))?;
                     sleep_on(guard, lock, Waiter { thread: me, endpoint: ep.id, until, receiver: false })?;
                     continue;
                 }
@@ -323,7 +333,7 @@ pub fn receive(slot: u64, ptr: u64, timeout: u64) -> Result<u64, SysError> {
                 }
                 Err(IpcError::Empty) if timeout == NONBLOCKING => return Err(SysError::WouldBlock),
                 Err(IpcError::Empty) => {
-                    e.wait_receive(me).map_err(IpcError::sys_error)?;
+                    still_waiting(e.wait_receive(me))?;
                     sleep_on(guard, lock, Waiter { thread: me, endpoint: ep.id, until, receiver: true })?;
                     continue;
                 }
