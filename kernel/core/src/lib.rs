@@ -19,5 +19,7 @@ pub mod memmap;
 pub mod paging;
 pub mod sched;
 pub mod sync;
+#[cfg(test)]
+mod testing;
 pub mod tier;
 pub mod uspace;

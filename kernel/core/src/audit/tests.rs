@@ -3,6 +3,7 @@
 //! newest-N window and `lost` reporting, `seq` monotonicity, producer/consumer threads, and a
 //! randomized run against a simple reference model.
 
+use crate::testing::Rng;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
@@ -332,22 +333,6 @@ fn static_audit_with_concurrent_cpus_and_drain() {
     assert_eq!(stats.total + stats.dropped_at_cpus, CPUS as u64 * EACH, "logged == in ring + dropped");
     assert_eq!(seen + lost, stats.total, "the reader saw or was told about every event");
     assert_eq!(lost, stats.overwritten, "single reader: lost == overwritten");
-}
-
-/// A tiny deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// The reference model: plain collections, no wraparound arithmetic.

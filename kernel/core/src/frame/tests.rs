@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 //! Host tests of the buddy frame allocator, including a randomized run against a shadow model.
 
+use crate::testing::Rng;
 use std::vec;
 use std::vec::Vec;
 
@@ -499,21 +500,6 @@ fn two_gib_span() {
         b.free(a, MAX_ORDER).unwrap();
     }
     assert_eq!(b.free_frames(), frames);
-}
-
-/// xorshift64*: a tiny deterministic PRNG for the randomized test.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -4,6 +4,7 @@
 //! token uniqueness, cancellation, a randomized run against a `VecDeque` model, and many
 //! call/reply cycles.
 
+use crate::testing::Rng;
 use std::collections::{HashSet, VecDeque};
 use std::vec::Vec;
 
@@ -18,22 +19,6 @@ fn tid(n: u64) -> ThreadId {
 
 fn msg(label: u32) -> Queued {
     Queued { msg: Message::with_payload(label, &label.to_le_bytes()), transfer: None, reply_to: None }
-}
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! independence, and a randomized run against a simple reference model with a brute-force
 //! structural check after every step.
 
+use crate::testing::Rng;
 use std::collections::VecDeque;
 use std::vec;
 use std::vec::Vec;
@@ -1022,23 +1023,6 @@ fn balance_never_moves_running_idle_or_switching_threads() {
 
 // ---- randomized run against a reference model ----
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[derive(Clone, Debug)]
 struct MThread {
     state: ThreadState,
@@ -1725,7 +1709,7 @@ fn random_run<const T: usize, const C: usize>(seed: u64, steps: usize, seen: &mu
 fn randomized_against_a_reference_model() {
     let mut seen = Seen::default();
     for seed in 1..=12u64 {
-        random_run::<12, 3>(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15), 3_000, &mut seen);
+        random_run::<12, 3>(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15), 4_000, &mut seen);
     }
     for seed in 1..=4u64 {
         random_run::<5, 1>(seed.wrapping_mul(0x2545_f491_4f6c_dd1d), 3_000, &mut seen);

@@ -38,22 +38,23 @@ const PSCI_CPU_ON: u64 = 0xC400_0003;
 /// PSCI `NOT_SUPPORTED`, also reported when there is no PSCI at all.
 const PSCI_NOT_SUPPORTED: i64 = -1;
 
-/// PSCI `CPU_ON`: starts the CPU with affinity `target` at the physical address `entry`
-/// (MMU off) with `context` in x0. Returns the PSCI error code on failure.
-pub(super) fn psci_cpu_on(target: u64, entry: u64, context: u64) -> Result<(), i64> {
+/// One SMCCC call to the PSCI firmware through the conduit the device tree names: function
+/// id in x0, arguments in x1-x3, result from x0. `None` when there is no PSCI.
+fn psci_call(function: u64, a1: u64, a2: u64, a3: u64) -> Option<u64> {
     let ret: u64;
     match CONDUIT.load(Ordering::Relaxed) {
         CONDUIT_HVC => {
             // SAFETY: an SMCCC call to the hypervisor-level PSCI firmware the device tree names;
-            // CPU_ON only starts another CPU at `entry` and returns, and per SMCCC only x0-x17
-            // may be changed on return (declared clobbered through the C ABI).
+            // the kernel calls only CPU_ON (starts another CPU and returns), SYSTEM_OFF and
+            // SYSTEM_RESET (do not return on success); per SMCCC only x0-x17 may be changed on
+            // return (declared clobbered through the C ABI).
             unsafe {
                 core::arch::asm!(
                     "hvc #0",
-                    inout("x0") PSCI_CPU_ON => ret,
-                    in("x1") target,
-                    in("x2") entry,
-                    in("x3") context,
+                    inout("x0") function => ret,
+                    in("x1") a1,
+                    in("x2") a2,
+                    in("x3") a3,
                     clobber_abi("C"),
                     options(nostack)
                 );
@@ -64,20 +65,27 @@ pub(super) fn psci_cpu_on(target: u64, entry: u64, context: u64) -> Result<(), i
             unsafe {
                 core::arch::asm!(
                     "smc #0",
-                    inout("x0") PSCI_CPU_ON => ret,
-                    in("x1") target,
-                    in("x2") entry,
-                    in("x3") context,
+                    inout("x0") function => ret,
+                    in("x1") a1,
+                    in("x2") a2,
+                    in("x3") a3,
                     clobber_abi("C"),
                     options(nostack)
                 );
             }
         }
-        _ => return Err(PSCI_NOT_SUPPORTED),
+        _ => return None,
     }
-    match ret as i64 {
-        0 => Ok(()),
-        code => Err(code),
+    Some(ret)
+}
+
+/// PSCI `CPU_ON`: starts the CPU with affinity `target` at the physical address `entry`
+/// (MMU off) with `context` in x0. Returns the PSCI error code on failure.
+pub(super) fn psci_cpu_on(target: u64, entry: u64, context: u64) -> Result<(), i64> {
+    match psci_call(PSCI_CPU_ON, target, entry, context).map(|r| r as i64) {
+        Some(0) => Ok(()),
+        Some(code) => Err(code),
+        None => Err(PSCI_NOT_SUPPORTED),
     }
 }
 
@@ -102,25 +110,9 @@ pub fn reboot() -> ! {
     psci_final(PSCI_SYSTEM_RESET)
 }
 
-/// A PSCI call that does not return on success.
+/// A PSCI call that does not return on success; halts if it does (or there is no PSCI).
 fn psci_final(function: u64) -> ! {
-    match CONDUIT.load(Ordering::Relaxed) {
-        CONDUIT_HVC => {
-            // SAFETY: an SMCCC call to the hypervisor-level PSCI firmware the device tree
-            // names; SYSTEM_OFF and SYSTEM_RESET do not return on success, and per SMCCC only x0-x17 may be
-            // changed on return (declared clobbered through the C ABI).
-            unsafe {
-                core::arch::asm!("hvc #0", inout("x0") function => _, clobber_abi("C"), options(nostack));
-            }
-        }
-        CONDUIT_SMC => {
-            // SAFETY: as above, through the secure-monitor conduit.
-            unsafe {
-                core::arch::asm!("smc #0", inout("x0") function => _, clobber_abi("C"), options(nostack));
-            }
-        }
-        _ => {}
-    }
+    let _ = psci_call(function, 0, 0, 0);
     halt()
 }
 
