@@ -492,6 +492,9 @@ pub struct Scheduler<const THREADS: usize, const CPUS: usize> {
     /// Slots `fresh..THREADS` have never been used (and are in no list).
     fresh: usize,
     quantum: u32,
+    /// Threads in all CPUs' reap lists (kept by `relink`, so the switch path need not sum
+    /// every CPU's list).
+    reapable: usize,
 }
 
 impl<const THREADS: usize, const CPUS: usize> fmt::Debug for Scheduler<THREADS, CPUS> {
@@ -516,6 +519,7 @@ impl<const THREADS: usize, const CPUS: usize> Scheduler<THREADS, CPUS> {
             free: List::EMPTY,
             fresh: 0,
             quantum: if quantum_ticks == 0 { 1 } else { quantum_ticks },
+            reapable: 0,
         }
     }
 
@@ -772,7 +776,7 @@ impl<const THREADS: usize, const CPUS: usize> Scheduler<THREADS, CPUS> {
 
     /// Exited threads, on any CPU, waiting for [`Scheduler::take_reapable`].
     pub fn reapable(&self) -> usize {
-        self.cpus.iter().map(|c| c.reap.len).sum()
+        self.reapable
     }
 
     /// Frees the slot of a reapable (or reaped) thread. Its generation is bumped, so `id` and
@@ -1066,6 +1070,9 @@ impl<const THREADS: usize, const CPUS: usize> Scheduler<THREADS, CPUS> {
         {
             let (list, slots) = self.list(old)?;
             list.remove(slots, i)?;
+            if matches!(old, ListId::Reap(_)) {
+                self.reapable = self.reapable.checked_sub(1).ok_or(SchedError::Corrupted)?;
+            }
         }
         // The links belong to the list bookkeeping, never to `update`.
         let s = self.slot_mut(i)?;
@@ -1080,6 +1087,9 @@ impl<const THREADS: usize, const CPUS: usize> Scheduler<THREADS, CPUS> {
                 _ => None,
             };
             list.insert_before(slots, i, before)?;
+            if matches!(new, ListId::Reap(_)) {
+                self.reapable += 1;
+            }
         }
         Ok(())
     }

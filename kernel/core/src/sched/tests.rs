@@ -47,6 +47,7 @@ fn check<const T: usize, const C: usize>(s: &Scheduler<T, C>) {
         walk(&cpu.reap, ListId::Reap(c));
     }
     walk(&s.free, ListId::Free);
+    assert_eq!(s.reapable, s.cpus.iter().map(|c| c.reap.len).sum::<usize>(), "reapable count");
 
     let mut in_use = 0;
     for (i, slot) in s.slots.iter().enumerate() {
