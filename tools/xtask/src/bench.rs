@@ -535,6 +535,9 @@ pub fn command(opts: &BenchOpts) -> Result<bool> {
                 initrd: Some(initrd.path.clone()),
                 cmdline: qemu::cmdline(arch, &[""]),
             },
+            // One CPU: "yield to another process" must really switch, and spawn+wait must not
+            // depend on where the child is placed.
+            smp: 1,
             ..machine.clone()
         };
         status("Benchmarking", format!("user space on {}", arch.name()));
@@ -655,7 +658,9 @@ pub fn command(opts: &BenchOpts) -> Result<bool> {
     println!("frames in use: taken from the buddy allocator (the 4 MiB heap block, page tables, the kernel");
     println!("stack); the allocator's metadata and the object tables are carved out before it exists.");
     println!();
-    println!("User space, guest instructions per operation (user/programs/bench, one run, loop overhead included)");
+    println!(
+        "User space, guest instructions per operation (user/programs/bench, -smp 1, one run, loop overhead included)"
+    );
     let names: Vec<String> =
         user_rows.first().map(|(_, f)| f.iter().map(|(n, _, _)| n.clone()).collect()).unwrap_or_default();
     print!("{:<9}", "arch");
